@@ -1,0 +1,50 @@
+"""rap-hf: RAP ("Reasoning Activation Potential") data selection for vision-language RL.
+
+Public names are imported lazily, so `import rap_hf` stays fast and loads torch, transformers
+or datasets only when a function that needs them is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0.dev0"
+
+_EXPORTS = {
+    "to_rap_format": "rap_hf.data.schema",
+    "CANONICAL_COLUMNS": "rap_hf.data.schema",
+    "to_trl": "rap_hf.data.exporters",
+    "to_easyr1": "rap_hf.data.exporters",
+    "to_verl": "rap_hf.data.exporters",
+    "make_visual_world": "rap_hf.data.synthetic",
+    "build_tiny_vlm": "rap_hf.testing",
+    "extract_answer": "rap_hf.verify",
+    "is_correct": "rap_hf.verify",
+    "is_formatted": "rap_hf.verify",
+    "build_conversation": "rap_hf.prompts",
+    "FORMAT_PROMPT": "rap_hf.prompts",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .data.exporters import to_easyr1, to_trl, to_verl
+    from .data.schema import CANONICAL_COLUMNS, to_rap_format
+    from .data.synthetic import make_visual_world
+    from .prompts import FORMAT_PROMPT, build_conversation
+    from .testing import build_tiny_vlm
+    from .verify import extract_answer, is_correct, is_formatted
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rap_hf' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,173 @@
+"""The `rap-hf` command line: a thin layer over the library, one subcommand per step.
+
+Every step reads and writes ordinary `datasets` folders (or files), so steps compose in the shell
+and each output can be opened with `datasets.load_from_disk`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+
+# Stages of the pipeline that later releases add; named here so the CLI says plainly what exists.
+PLANNED = {
+    "quickstart": "the end-to-end run (world -> warm-up -> scoring -> selection -> GRPO -> evaluation)",
+    "score": "RAP scoring (rollout CDE, ACE, logit-CDE) with datasets.map",
+    "select": "CDE -> ACE -> DRM selection in paper and reference modes",
+    "train": "GRPO training on a selection (RAPGRPOTrainer)",
+    "eval": "answer-accuracy evaluation of a checkpoint",
+    "push": "publishing subsets and checkpoints to the Hub with cards",
+}
+AVAILABLE = {
+    "world": "write the embedded visual world (train/test) to a folder",
+    "tiny-vlm": "write a tiny random-weight VLM (Qwen2.5-VL, Qwen2-VL, LLaVA) to a folder",
+    "convert": "convert a dataset to canonical RAP rows (to_rap_format)",
+    "export": "export canonical rows for TRL, EasyR1 or verl",
+    "verify": "check one response against a ground-truth answer",
+}
+
+
+def _cmd_world(args: argparse.Namespace) -> int:
+    from .data.synthetic import make_visual_world
+
+    world = make_visual_world(args.n, seed=args.seed, test_fraction=args.test_fraction, image_size=args.image_size)
+    world.save_to_disk(args.out)
+    sizes = ", ".join(f"{split}: {len(part)}" for split, part in world.items())
+    print(f"Wrote the visual world ({sizes}) to {args.out}")
+    return 0
+
+
+def _cmd_tiny_vlm(args: argparse.Namespace) -> int:
+    from .testing import build_tiny_vlm
+
+    overrides = {k: v for k, v in (("text_hidden", args.text_hidden), ("text_layers", args.text_layers),
+                                    ("image_size", args.image_size), ("vocab_size", args.vocab_size)) if v is not None}
+    path = build_tiny_vlm(args.kind, args.out, seed=args.seed, **overrides)
+    print(f"Wrote a tiny {args.kind} model to {path}")
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .data.io import load_rows
+    from .data.schema import to_rap_format
+
+    ds = load_rows(args.dataset, args.split)
+    rows = to_rap_format(ds, args.preset, question=args.question, answer=args.answer, images=args.images,
+                         id=args.id, choices=args.choices, image_root=args.image_root, num_proc=args.num_proc)
+    rows.save_to_disk(args.out)
+    print(f"Wrote {len(rows)} canonical rows to {args.out}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .data import exporters
+    from .data.io import load_rows
+
+    ds = load_rows(args.dataset, args.split)
+    if args.to == "trl":
+        out = exporters.to_trl(ds, on_error=args.on_error)
+        out.save_to_disk(args.out)
+    else:
+        out = exporters.to_easyr1(ds, on_error=args.on_error) if args.to == "easyr1" else exporters.to_verl(
+            ds, on_error=args.on_error)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        out.to_parquet(args.out)
+    print(f"Wrote {len(out)} rows in {args.to} layout to {args.out}")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import extract_answer, is_correct, is_formatted
+
+    choices = json.loads(args.choices) if args.choices else None
+    result = {
+        "extracted": extract_answer(args.response),
+        "correct": is_correct(args.response, args.answer, choices),
+        "formatted": is_formatted(args.response),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+def _cmd_planned(args: argparse.Namespace) -> int:
+    print(
+        f"rap-hf {args.command}: {PLANNED[args.command]} is not part of rap-hf {__version__} yet.\n"
+        "What works today:\n" + "\n".join(f"  rap-hf {name:9s} {what}" for name, what in AVAILABLE.items()),
+        file=sys.stderr,
+    )
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rap-hf", description="RAP data selection for vision-language RL.")
+    parser.add_argument("--version", action="version", version=f"rap-hf {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("world", help=AVAILABLE["world"])
+    p.add_argument("--out", required=True, help="Folder to write (datasets.save_to_disk)")
+    p.add_argument("--n", type=int, default=500, help="Total rows, train and test together")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--test-fraction", type=float, default=0.2)
+    p.add_argument("--image-size", type=int, default=84)
+    p.set_defaults(func=_cmd_world)
+
+    from .testing import TINY_VLM_KINDS
+
+    p = sub.add_parser("tiny-vlm", help=AVAILABLE["tiny-vlm"])
+    p.add_argument("--kind", choices=TINY_VLM_KINDS, default="qwen2_5_vl")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--text-hidden", type=int)
+    p.add_argument("--text-layers", type=int)
+    p.add_argument("--image-size", type=int)
+    p.add_argument("--vocab-size", type=int)
+    p.set_defaults(func=_cmd_tiny_vlm)
+
+    p = sub.add_parser("convert", help=AVAILABLE["convert"])
+    p.add_argument("--dataset", required=True, help="A save_to_disk folder, a data file, or a Hub id")
+    p.add_argument("--split", help="Split to convert (all splits when omitted)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--preset", default="auto", help="auto, rap, trl, mm_eureka, easyr1 or mathvista")
+    for name in ("question", "answer", "images", "id", "choices"):
+        p.add_argument(f"--{name}", help=f"Source column of the {name}")
+    p.add_argument("--image-root", help="Folder relative image paths are resolved against")
+    p.add_argument("--num-proc", type=int)
+    p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser("export", help=AVAILABLE["export"])
+    p.add_argument("--dataset", required=True, help="Canonical rows (a save_to_disk folder or data file)")
+    p.add_argument("--split")
+    p.add_argument("--to", choices=("trl", "easyr1", "verl"), required=True)
+    p.add_argument("--out", required=True, help="A folder for trl, a .parquet file for easyr1 and verl")
+    p.add_argument("--on-error", choices=("raise", "drop"), default="raise",
+                   help="What to do with rows whose images cannot be decoded")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("verify", help=AVAILABLE["verify"])
+    p.add_argument("--response", required=True)
+    p.add_argument("--answer", required=True)
+    p.add_argument("--choices", help='Options as a JSON list, e.g. \'["red", "blue"]\'')
+    p.set_defaults(func=_cmd_verify)
+
+    for name, what in PLANNED.items():
+        p = sub.add_parser(name, help=f"(not yet available) {what}")
+        p.set_defaults(func=_cmd_planned)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"rap-hf {args.command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""Reading a dataset named on the command line: a `save_to_disk` folder, data files, or a Hub id."""
+
+from __future__ import annotations
+
+import os
+
+
+def load_rows(ref: str, split: str | None = None):
+    """Load `ref` as a `Dataset` (or `DatasetDict` when `split` is None and there are several).
+
+    `ref` may be a folder written by `save_to_disk`, a local Parquet/JSON(L)/CSV file, or anything
+    `datasets.load_dataset` accepts (a Hub id, a folder of data files).
+    """
+    from datasets import DatasetDict, load_dataset, load_from_disk
+
+    if os.path.isdir(ref) and (
+        os.path.exists(os.path.join(ref, "dataset_info.json")) or os.path.exists(os.path.join(ref, "dataset_dict.json"))
+    ):
+        loaded = load_from_disk(ref)
+    elif os.path.isfile(ref):
+        extension = os.path.splitext(ref)[1].lstrip(".").lower()
+        builder = {"jsonl": "json", "json": "json", "parquet": "parquet", "csv": "csv"}.get(extension)
+        if builder is None:
+            raise ValueError(f"Cannot read {ref!r}: use a .parquet, .json, .jsonl or .csv file, or a dataset folder")
+        loaded = load_dataset(builder, data_files=ref)
+    else:
+        loaded = load_dataset(ref)
+    if isinstance(loaded, DatasetDict):
+        if split is not None:
+            if split not in loaded:
+                raise ValueError(f"{ref!r} has no split {split!r}; splits: {', '.join(loaded)}")
+            return loaded[split]
+        if len(loaded) == 1:
+            return next(iter(loaded.values()))
+    elif split is not None and split != "train":
+        raise ValueError(f"{ref!r} is a single dataset; it has no split {split!r}")
+    return loaded

@@ -1,0 +1,107 @@
+"""The answer verifier, including every case the released RAP checker gets wrong."""
+
+import doctest
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import rap_hf.verify as verify_module
+from rap_hf.verify import extract_answer, is_correct, is_formatted, math_equal, normalize_text
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("so \\boxed{42}", "42"),
+        ("\\boxed{1} then \\boxed{2}", "2"),  # the final boxed answer counts
+        ("\\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),  # nested braces
+        ("\\boxed{x^{2}} and a broken \\boxed{3", "x^{2}"),  # unbalanced last box is skipped
+        ("\\fbox{7}", "7"),
+        ("\\boxed{}", None),
+        ("no box at all: 42", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_extract_answer(text, expected):
+    assert extract_answer(text) == expected
+
+
+@pytest.mark.parametrize(
+    "response, answer, choices, expected",
+    [
+        # The released checker's defects (METHOD.md): all must be False here.
+        ("", "A", None, False),
+        ("", "yes", None, False),
+        ("I do not know", "yes", None, False),
+        ("\\boxed{3}", "3.5", None, False),
+        ("\\boxed{5}", "-5", None, False),
+        ("\\boxed{-5}", "5", None, False),
+        # ... and their correct counterparts.
+        ("\\boxed{3.5}", "3.5", None, True),
+        ("\\boxed{-5}", "-5", None, True),
+        ("\\boxed{A}", "A", None, True),
+        ("\\boxed{yes}", "yes", None, True),
+        # Words are compared as normalised text, never as symbol products.
+        ("<think>it is red</think> \\boxed{Red.}", "red", None, True),
+        ("\\boxed{\\text{red}}", "red", None, True),
+        ("\\boxed{der}", "red", None, False),
+        ("\\boxed{blue}", "red", None, False),
+        ("\\boxed{No}", "yes", None, False),
+        # Mathematical equivalence through math-verify.
+        ("\\boxed{0.5}", "\\frac{1}{2}", None, True),
+        ("\\boxed{\\sqrt{12}}", "2\\sqrt{3}", None, True),
+        ("\\boxed{30^\\circ}", "30", None, True),
+        ("\\boxed{$4$}", "4", None, True),
+        ("\\boxed{4}", "$4$", None, True),
+        ("\\boxed{1} \\boxed{2}", "1", None, False),
+        ("\\boxed{2}", "", None, False),
+        # Multiple choice: letters, parenthesised letters, "B. text", or the option's text.
+        ("\\boxed{B}", "B", ["red", "blue"], True),
+        ("\\boxed{(B)}", "B", ["red", "blue"], True),
+        ("\\boxed{B. blue}", "B", ["red", "blue"], True),
+        ("\\boxed{blue}", "B", ["red", "blue"], True),
+        ("\\boxed{A}", "B", ["red", "blue"], False),
+        ("\\boxed{red}", "B", ["red", "blue"], False),
+        ("\\boxed{B}", "blue", ["red", "blue"], True),  # gold given as the option text
+    ],
+)
+def test_is_correct(response, answer, choices, expected):
+    assert is_correct(response, answer, choices) is expected
+
+
+@pytest.mark.parametrize(
+    "response, expected",
+    [
+        ("<think>two squares</think> so \\boxed{2}", True),
+        ("<think>\ntwo squares\n</think>\n\nThe answer is \\boxed{2}.", True),
+        (" < think > a </ think > \\boxed{x}", True),  # whitespace around < > / is normalised
+        ("\\boxed{2}", False),
+        ("<think>two squares</think> 2", False),
+        ("The answer: <think>x</think> \\boxed{2}", False),  # must start with the reasoning
+        ("\\boxed{2} <think>x</think>", False),  # the answer comes after the reasoning
+        ("", False),
+    ],
+)
+def test_is_formatted(response, expected):
+    assert is_formatted(response) is expected
+
+
+def test_normalize_text():
+    assert normalize_text("  \\text{Red}. ") == "red"
+    assert normalize_text("$\\mathrm{yes}$") == "yes"
+
+
+def test_safe_off_the_main_thread():
+    """math-verify's signal-based timeouts would raise in a worker thread; ours must not."""
+    cases = [("\\boxed{0.5}", "\\frac{1}{2}", True), ("\\boxed{3}", "3.5", False), ("\\boxed{red}", "red", True)] * 4
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda c: is_correct(c[0], c[1]), cases))
+    assert results == [c[2] for c in cases]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        assert pool.submit(math_equal, "2\\sqrt{3}", "\\sqrt{12}").result() is True
+
+
+def test_docstring_examples():
+    failures, tried = doctest.testmod(verify_module)
+    assert tried >= 1 and failures == 0
