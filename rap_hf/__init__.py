@@ -12,6 +12,11 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0.dev0"
 
 _EXPORTS = {
+    "RAPConfig": "rap_hf.config",
+    "RAPScorer": "rap_hf.scoring.scorer",
+    "CDEScorer": "rap_hf.scoring.scorer",
+    "ACEScorer": "rap_hf.scoring.scorer",
+    "LogitCDEScorer": "rap_hf.scoring.scorer",
     "to_rap_format": "rap_hf.data.schema",
     "CANONICAL_COLUMNS": "rap_hf.data.schema",
     "to_trl": "rap_hf.data.exporters",
@@ -29,6 +34,8 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .config import RAPConfig
+    from .scoring.scorer import ACEScorer, CDEScorer, LogitCDEScorer, RAPScorer
     from .data.exporters import to_easyr1, to_trl, to_verl
     from .data.schema import CANONICAL_COLUMNS, to_rap_format
     from .data.synthetic import make_visual_world

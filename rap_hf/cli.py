@@ -17,7 +17,6 @@ from . import __version__
 # Stages of the pipeline that later releases add; named here so the CLI says plainly what exists.
 PLANNED = {
     "quickstart": "the end-to-end run (world -> warm-up -> scoring -> selection -> GRPO -> evaluation)",
-    "score": "RAP scoring (rollout CDE, ACE, logit-CDE) with datasets.map",
     "select": "CDE -> ACE -> DRM selection in paper and reference modes",
     "train": "GRPO training on a selection (RAPGRPOTrainer)",
     "eval": "answer-accuracy evaluation of a checkpoint",
@@ -29,6 +28,7 @@ AVAILABLE = {
     "convert": "convert a dataset to canonical RAP rows (to_rap_format)",
     "export": "export canonical rows for TRL, EasyR1 or verl",
     "verify": "check one response against a ground-truth answer",
+    "score": "add RAP's score columns (rollout CDE, ACE, logit-CDE) to a dataset",
 }
 
 
@@ -94,6 +94,73 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_score(args: argparse.Namespace) -> int:
+    import time
+
+    from .config import RAPConfig
+    from .data.io import load_rows
+    from .data.schema import CANONICAL_COLUMNS, to_rap_format
+    from .scoring import RAPScorer
+
+    config = RAPConfig(**_config_values(args))
+    ds = load_rows(args.dataset, args.split)
+    if not all(c in ds.column_names for c in CANONICAL_COLUMNS):
+        print(f"Converting {args.dataset} to canonical RAP rows (preset auto)")
+        ds = to_rap_format(ds)
+    start = time.perf_counter()
+    scored = RAPScorer(args.model, config).map(ds, batch_size=args.map_batch_size, num_proc=args.num_proc)
+    scored.save_to_disk(args.output)
+    errors = sum(1 for e in scored["rap_error"] if e)
+    print(f"Scored {len(scored)} rows ({errors} with rap_error) in {time.perf_counter() - start:.1f}s; "
+          f"wrote {args.output}")
+    return 0
+
+
+def _config_values(args: argparse.Namespace) -> dict:
+    """RAPConfig fields from --config YAML, overridden by the flags given on the command line."""
+    import dataclasses
+
+    from .config import RAPConfig
+
+    values: dict = {}
+    if args.config:
+        import yaml
+
+        with open(args.config) as f:
+            loaded = yaml.safe_load(f) or {}
+        known = {f.name for f in dataclasses.fields(RAPConfig)}
+        unknown = sorted(set(loaded) - known)
+        if unknown:
+            raise ValueError(f"{args.config}: unknown RAPConfig fields {', '.join(unknown)}")
+        values.update(loaded)
+    for f in dataclasses.fields(RAPConfig):
+        given = getattr(args, f.name, None)
+        if given is not None:
+            values[f.name] = given
+    return values
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per RAPConfig field, with the field's help; unset flags keep YAML or defaults."""
+    import dataclasses
+
+    from .config import RAPConfig
+
+    for f in dataclasses.fields(RAPConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = str(f.type)
+        help_text = f.metadata.get("help", "") + f" (default: {f.default!r})"
+        if kind == "bool":
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                                help=help_text)
+        elif kind.startswith("Literal"):
+            choices = [c.strip(" '\"") for c in kind[len("Literal["):-1].split(",")]
+            parser.add_argument(flag, dest=f.name, choices=choices, default=None, help=help_text)
+        else:
+            cast = {"int": int, "float": float}.get(kind.split(" ")[0], str)
+            parser.add_argument(flag, dest=f.name, type=cast, default=None, help=help_text)
+
+
 def _cmd_planned(args: argparse.Namespace) -> int:
     print(
         f"rap-hf {args.command}: {PLANNED[args.command]} is not part of rap-hf {__version__} yet.\n"
@@ -154,6 +221,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--choices", help='Options as a JSON list, e.g. \'["red", "blue"]\'')
     p.set_defaults(func=_cmd_verify)
 
+    p = sub.add_parser("score", help=AVAILABLE["score"])
+    p.add_argument("--model", required=True, help="The base VLM to score with: a Hub id or a local folder")
+    p.add_argument("--dataset", required=True, help="Rows to score: a save_to_disk folder, a data file or a Hub id")
+    p.add_argument("--split", help="Split of the dataset (needed when it has several)")
+    p.add_argument("--output", required=True, help="Folder for the scored dataset (datasets.save_to_disk)")
+    p.add_argument("--config", help="YAML file of RAPConfig fields; flags override it")
+    p.add_argument("--map-batch-size", type=int, default=16, help="Rows per datasets.map batch")
+    p.add_argument("--num-proc", type=int, help="Processes (one per GPU): map(num_proc=..., with_rank=True)")
+    _add_config_flags(p)
+    p.set_defaults(func=_cmd_score)
+
     for name, what in PLANNED.items():
         p = sub.add_parser(name, help=f"(not yet available) {what}")
         p.set_defaults(func=_cmd_planned)
@@ -164,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, NotImplementedError) as error:
         print(f"rap-hf {args.command}: error: {error}", file=sys.stderr)
         return 1
 

@@ -19,7 +19,7 @@ def test_version_and_help():
     assert result.returncode == 0 and result.stdout.strip() == f"rap-hf {__version__}"
     result = _run("--help")
     assert result.returncode == 0
-    for command in ("world", "tiny-vlm", "convert", "export", "verify", "quickstart"):
+    for command in ("world", "tiny-vlm", "convert", "export", "verify", "score", "quickstart"):
         assert command in result.stdout
 
 
@@ -69,3 +69,24 @@ def test_planned_commands_say_so():
     result = _run("quickstart")
     assert result.returncode == 2
     assert "not part of rap-hf" in result.stderr and "rap-hf world" in result.stderr
+
+
+def test_score_command_with_yaml_and_flags(tiny_vlm_paths, tmp_path, capsys):
+    world = tmp_path / "world"
+    assert main(["world", "--out", str(world), "--n", "10", "--seed", "2"]) == 0
+    recipe = tmp_path / "score.yaml"
+    recipe.write_text("num_rollouts: 2\nmax_new_tokens: 6\ncompute_ace: false\nseed: 3\n")
+    out = tmp_path / "scored"
+    code = main(["score", "--model", str(tiny_vlm_paths["llava"]), "--dataset", str(world), "--split", "train",
+                 "--output", str(out), "--config", str(recipe), "--num-rollouts", "3", "--no-keep-responses"])
+    assert code == 0
+    assert "Scored 8 rows (0 with rap_error)" in capsys.readouterr().out
+    scored = load_from_disk(str(out))
+    assert len(scored) == 8
+    assert all(len(flags) == 3 for flags in scored["rap_image_correct"])  # the flag beat the YAML
+    assert "rap_ace" not in scored.column_names and "rap_responses_image" not in scored.column_names
+    assert "rap_logit_cde" in scored.column_names
+    recipe.write_text("num_rolouts: 2\n")
+    assert main(["score", "--model", str(tiny_vlm_paths["llava"]), "--dataset", str(world), "--split", "train",
+                 "--output", str(out), "--config", str(recipe)]) == 1
+    assert "unknown RAPConfig fields num_rolouts" in capsys.readouterr().err

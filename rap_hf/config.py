@@ -1,0 +1,108 @@
+"""Configuration of RAP scoring (`RAPConfig`).
+
+Like TRL's configs, every field carries its help text in `metadata["help"]`; the CLI builds its
+flags from them. Defaults are the paper's values (METHOD.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .prompts import FORMAT_PROMPT
+
+
+@dataclass
+class RAPConfig:
+    """Settings of RAP scoring: rollouts (CDE, difficulty), ACE and logit-CDE."""
+
+    num_rollouts: int = field(
+        default=5, metadata={"help": "M: responses sampled per row and condition (with image, text-only). Paper: 5."}
+    )
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of the rollouts. Paper: 1.0."})
+    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling of the rollouts. Paper: 1.0."})
+    max_new_tokens: int = field(default=2048, metadata={"help": "Longest response, in tokens. Paper: 2048."})
+    system_prompt: str | None = field(
+        default=None, metadata={"help": "System message of every prompt; None keeps the chat template's default."}
+    )
+    format_prompt: str | None = field(
+        default=FORMAT_PROMPT,
+        metadata={"help": "Instruction appended to each question (the paper's think + boxed prompt by default)."},
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of the rollouts; the same seed and batches give the same responses."})
+    batch_size: int = field(
+        default=8,
+        metadata={"help": "Rows per generate / forward call inside one scorer call (each row generates M responses)."},
+    )
+    dtype: str = field(
+        default="auto",
+        metadata={"help": "Model dtype: 'auto' (bfloat16 on GPU, float32 on CPU), 'float32', 'bfloat16' or 'float16'."},
+    )
+    device: str | None = field(
+        default=None,
+        metadata={"help": "Device of the model; None picks cuda:{rank} (or cuda) when available, else cpu."},
+    )
+    backend: Literal["transformers", "vllm"] = field(
+        default="transformers",
+        metadata={"help": "Rollout engine: 'transformers' (generate) or 'vllm' (needs the `vllm` extra and a GPU)."},
+    )
+    keep_responses: bool = field(
+        default=True,
+        metadata={"help": "Keep rap_responses_image / rap_responses_text in the output (the Space and ACE read them)."},
+    )
+    adaptive: bool = field(
+        default=False,
+        metadata={"help": "Draw rollouts in rounds and stop a row once its decision cannot change (not available yet)."},
+    )
+    ace_layer: int = field(
+        default=-1, metadata={"help": "Decoder layer whose self-attention ACE reads; -1 is the final layer (paper)."}
+    )
+    ace_sigma: float = field(default=2.0, metadata={"help": "sigma of ACE's column score log(sigma * A[i, j]). Paper: 2.0."})
+    ace_min_rows: int = field(
+        default=8,
+        metadata={"help": "A column counts only with at least this many query rows below it in the window (our guard)."},
+    )
+    ace_head_reduce: Literal["max", "mean"] = field(
+        default="max", metadata={"help": "How attention heads are combined before the column score."}
+    )
+    ace_renormalize: bool = field(
+        default=True, metadata={"help": "Renormalise each query row over the window's keys before scoring (our guard)."}
+    )
+    ace_rollout: int = field(default=0, metadata={"help": "Which image rollout of a row ACE reads (the first by default)."})
+    ace_threshold: float = field(
+        default=0.1,
+        metadata={"help": "lambda_a: rap_ace_flag is log(psi) > log(ace_threshold). Selection can re-threshold rap_ace."},
+    )
+    compute_ace: bool = field(default=True, metadata={"help": "Run ACE (one teacher-forced forward pass per row)."})
+    compute_logit_cde: bool = field(
+        default=True, metadata={"help": "Run logit-CDE (two teacher-forced forward passes per row, no sampling)."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.num_rollouts < 1:
+            raise ValueError(f"num_rollouts must be >= 1, got {self.num_rollouts}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if not 0 <= self.ace_rollout < self.num_rollouts:
+            raise ValueError(f"ace_rollout must be in [0, num_rollouts), got {self.ace_rollout}")
+        if self.ace_head_reduce not in ("max", "mean"):
+            raise ValueError(f"ace_head_reduce must be 'max' or 'mean', got {self.ace_head_reduce!r}")
+        if self.backend not in ("transformers", "vllm"):
+            raise ValueError(f"backend must be 'transformers' or 'vllm', got {self.backend!r}")
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+        if self.adaptive:
+            raise NotImplementedError(
+                "adaptive rollouts are not available yet; leave adaptive=False (all M rollouts are drawn)"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        """`{field: help text}`, for CLIs and docs."""
+        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}

@@ -1,0 +1,75 @@
+"""Rollouts with vLLM (`pip install "rap-hf[vllm]"`, GPU only).
+
+The same requests as the transformers engine: one prompt per row and condition, `n=M` samples
+drawn with prefix caching (the M samples of a prompt share its prefill), images passed as
+multi-modal data. vLLM never returns attention weights, so ACE and logit-CDE still run a
+transformers forward pass; only the rollouts move here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .transformers_engine import Prompt, PromptTooLong
+
+VLLM_MISSING = (
+    "The vllm backend needs vLLM, which is not installed. Install it with `pip install \"rap-hf[vllm]\"` "
+    "(vLLM 0.22 to 0.31, the range TRL supports; it needs a CUDA GPU), or use backend='transformers'."
+)
+
+
+def _import_vllm():
+    try:
+        import vllm
+    except ImportError as error:
+        raise ImportError(VLLM_MISSING) from error
+    return vllm
+
+
+class VLLMEngine:
+    """Samples M responses per prompt with a `vllm.LLM` (created on first use)."""
+
+    def __init__(self, model_ref: str, processor, **llm_kwargs):
+        self._vllm = _import_vllm()
+        self.model_ref = model_ref
+        self.processor = processor
+        self.llm_kwargs = {"enable_prefix_caching": True, **llm_kwargs}
+        self._llm = None
+
+    @property
+    def llm(self):
+        if self._llm is None:
+            self._llm = self._vllm.LLM(model=self.model_ref, **self.llm_kwargs)
+        return self._llm
+
+    def check_length(self, prompt: Prompt) -> int:
+        tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        length = len(tokenizer(prompt.text, add_special_tokens=False)["input_ids"])
+        limit = self.llm.llm_engine.model_config.max_model_len
+        if length >= limit:
+            raise PromptTooLong(f"the prompt has {length} tokens; the model allows {limit} positions")
+        return length
+
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        num_samples: int,
+        *,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_new_tokens: int = 2048,
+        seed: int = 0,
+    ) -> list[list[str]]:
+        if not prompts:
+            return []
+        params = self._vllm.SamplingParams(
+            n=num_samples, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens, seed=seed
+        )
+        requests = []
+        for prompt in prompts:
+            request = {"prompt": prompt.text}
+            if prompt.images:
+                request["multi_modal_data"] = {"image": prompt.images if len(prompt.images) > 1 else prompt.images[0]}
+            requests.append(request)
+        outputs = self.llm.generate(requests, params, use_tqdm=False)
+        return [[completion.text for completion in output.outputs] for output in outputs]

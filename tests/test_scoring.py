@@ -1,0 +1,227 @@
+"""RAP scorers under datasets.map on tiny Qwen2.5-VL, Qwen2-VL and LLaVA."""
+
+import io
+import math
+import pickle
+
+import pytest
+import torch
+from conftest import png_bytes
+from datasets import Dataset
+from PIL import Image
+
+from rap_hf import ACEScorer, CDEScorer, LogitCDEScorer, RAPConfig, RAPScorer
+from rap_hf.data.synthetic import make_visual_world
+from rap_hf.prompts import build_conversation
+from rap_hf.rollouts import Prompt, TransformersEngine
+from rap_hf.rollouts.vllm_engine import VLLM_MISSING, _import_vllm
+from rap_hf.scoring.cde import accuracy, causal_discrepancy, difficulty
+from rap_hf.testing import TINY_VLM_KINDS, build_tiny_vlm
+from rap_hf.verify import is_correct, is_formatted
+
+FAST = dict(num_rollouts=3, max_new_tokens=12, batch_size=4, ace_min_rows=2)
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return make_visual_world(30, seed=4)["train"].select(range(6))
+
+
+def _image_bytes(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind", TINY_VLM_KINDS)
+def test_rap_scorer_columns_types_and_cde(tiny_vlm_paths, rows, kind):
+    scorer = RAPScorer(tiny_vlm_paths[kind], RAPConfig(**FAST))
+    scored = scorer.map(rows, batch_size=4)
+    features = scored.features
+    for name in ("rap_image_correct", "rap_text_correct", "rap_image_formatted", "rap_text_formatted"):
+        assert str(features[name]) == "List(Value('bool'))"
+    for name in ("rap_acc_image", "rap_acc_text", "rap_cde", "rap_difficulty", "rap_ace", "rap_logit_cde"):
+        assert features[name].dtype == "float64"
+    assert features["rap_ace_flag"].dtype == "bool" and features["rap_error"].dtype == "string"
+    assert list(scored["rap_id"]) == list(rows["rap_id"])  # every row, in order
+    for row in scored:
+        assert row["rap_error"] is None
+        assert len(row["rap_responses_image"]) == len(row["rap_responses_text"]) == 3
+        # The flags are the verifier's verdicts on the stored responses, and CDE follows from them.
+        assert row["rap_image_correct"] == [is_correct(r, row["answer"]) for r in row["rap_responses_image"]]
+        assert row["rap_text_correct"] == [is_correct(r, row["answer"]) for r in row["rap_responses_text"]]
+        assert row["rap_image_formatted"] == [is_formatted(r) for r in row["rap_responses_image"]]
+        assert row["rap_acc_image"] == accuracy(row["rap_image_correct"])
+        assert row["rap_cde"] == row["rap_acc_image"] - row["rap_acc_text"]
+        assert row["rap_difficulty"] == 1 - row["rap_acc_image"]
+        assert math.isfinite(row["rap_logit_cde"])
+        assert row["rap_ace"] < 0 or row["rap_ace_flag"]
+        assert row["rap_ace_flag"] == (row["rap_ace"] > math.log(0.1))
+
+
+def test_cde_math():
+    assert causal_discrepancy([True, True, True, True, False], [True, True, True, False, False]) == pytest.approx(0.2)
+    # The released script's floating-point gap: 0.8 - 0.6 > 0.2 in binary floating point.
+    assert accuracy([1, 1, 1, 1, 0]) - accuracy([1, 1, 1, 0, 0]) > 0.2
+    assert difficulty([False] * 5) == 1.0 and difficulty([True] * 5) == 0.0
+    with pytest.raises(ValueError):
+        accuracy([])
+
+
+def test_engine_is_reproducible_pads_left_and_has_no_image_tokens_text_only(tiny_vlm_paths):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    path = tiny_vlm_paths["qwen2_5_vl"]
+    model = AutoModelForImageTextToText.from_pretrained(path).eval()
+    processor = AutoProcessor.from_pretrained(path)
+    engine = TransformersEngine(model, processor)
+    render = lambda q, with_images: processor.apply_chat_template(  # noqa: E731
+        build_conversation(q, 1, with_images=with_images), add_generation_prompt=True, tokenize=False)
+    image = Image.new("RGB", (56, 56), (0, 200, 0))
+    prompts = [Prompt(render("What colour?", True), [image]), Prompt(render("What colour is the big square?", True), [image])]
+    first = engine.generate(prompts, 4, max_new_tokens=10, seed=7)
+    again = engine.generate(prompts, 4, max_new_tokens=10, seed=7)
+    other = engine.generate(prompts, 4, max_new_tokens=10, seed=8)
+    assert first == again and first != other
+    assert [len(x) for x in first] == [4, 4]
+    from rap_hf.rollouts.transformers_engine import processor_inputs
+
+    batch = processor_inputs(processor, prompts, "cpu")
+    assert batch["attention_mask"][0, 0] == 0 and batch["attention_mask"][:, -1].all()  # left padding
+    text_only = processor_inputs(processor, [Prompt(render("What colour?", False))], "cpu")
+    assert (text_only["input_ids"] == model.config.image_token_id).sum() == 0
+    assert (batch["input_ids"] == model.config.image_token_id).sum() > 0
+    # Generation stops at EOS: responses never contain the end-of-turn token.
+    assert all("<|im_end|>" not in r for rs in first for r in rs)
+
+
+def test_logit_cde_does_not_depend_on_batch_size(tiny_vlm_paths):
+    rows = make_visual_world(20, seed=5)["train"].select(range(8))
+    config = RAPConfig(batch_size=1)
+    one = LogitCDEScorer(tiny_vlm_paths["qwen2_5_vl"], config).map(rows, batch_size=8)
+    eight = LogitCDEScorer(tiny_vlm_paths["qwen2_5_vl"], RAPConfig(batch_size=8)).map(rows, batch_size=8)
+    a, b = torch.tensor(list(one["rap_logit_cde"])), torch.tensor(list(eight["rap_logit_cde"]))
+    assert torch.allclose(a, b, atol=1e-4)
+    assert a.abs().max() > 0  # the image does change the answer's probability
+
+
+def test_parts_compose_into_the_full_scorer(tiny_vlm_paths, rows):
+    path = tiny_vlm_paths["llava"]
+    config = RAPConfig(**FAST)
+    cde = CDEScorer(path, config).map(rows)
+    assert "rap_ace" not in cde.column_names and "rap_responses_image" in cde.column_names
+    ace = ACEScorer(path, config).map(cde)
+    assert all(value is not None for value in ace["rap_ace"])
+    full = RAPScorer(path, config).map(rows)
+    # Same rollouts (same seed and batches) give the same ACE as the full scorer.
+    assert list(ace["rap_ace"]) == pytest.approx(list(full["rap_ace"]))
+    with pytest.raises(ValueError, match="rap_responses_image"):
+        ACEScorer(path, config).map(rows)
+
+
+def test_bad_rows_get_rap_error_and_the_rest_is_scored(tiny_vlm_paths, tmp_path):
+    path = build_tiny_vlm("qwen2_5_vl", tmp_path / "short", max_position_embeddings=160)
+    good = {"bytes": png_bytes(), "path": None}
+    odd_images = {
+        "grey": Image.new("L", (40, 40), 128),
+        "rgba": Image.new("RGBA", (40, 40), (10, 20, 30, 128)),
+        "tiny": Image.new("RGB", (3, 3), (200, 0, 0)),
+        "huge": Image.new("RGB", (1500, 1100), (0, 0, 200)),
+    }
+    data = {"rap_id": [], "question": [], "answer": [], "images": []}
+
+    def add(rap_id, question, answer, images):
+        data["rap_id"].append(rap_id)
+        data["question"].append(question)
+        data["answer"].append(answer)
+        data["images"].append(images)
+
+    add("corrupt", "What colour?", "red", [{"bytes": b"\x89PNG\r\n broken", "path": None}])
+    add("missing-file", "What colour?", "red", [{"bytes": None, "path": str(tmp_path / "nope.png")}])
+    add("no-answer", "What colour?", "", [good])
+    add("no-image", "What colour?", "red", [])
+    add("too-long", "What colour? " + "red square " * 200, "red", [good])
+    for name, image in odd_images.items():
+        add(name, "What colour?", "red", [{"bytes": _image_bytes(image), "path": None}])
+    world = make_visual_world(10, seed=0)["train"]
+    ds = Dataset.from_dict(data, features=world.select_columns(["rap_id", "question", "answer", "images"]).features)
+
+    scored = RAPScorer(path, RAPConfig(**FAST)).map(ds, batch_size=3)
+    errors = dict(zip(scored["rap_id"], scored["rap_error"]))
+    assert "could not be decoded" in errors["corrupt"] and "'corrupt'" in errors["corrupt"]
+    assert "could not be decoded" in errors["missing-file"]
+    assert "empty answer" in errors["no-answer"]
+    assert "no image" in errors["no-image"]
+    assert "160 positions" in errors["too-long"]
+    for name in odd_images:
+        assert errors[name] is None, (name, errors[name])
+    for row in scored:
+        scores = [row[c] for c in ("rap_acc_image", "rap_cde", "rap_ace", "rap_logit_cde", "rap_image_correct")]
+        if row["rap_error"]:
+            assert all(s is None for s in scores)
+        else:
+            assert all(s is not None for s in scores)
+
+    # A batch where every row fails still writes typed columns.
+    failed = RAPScorer(path, RAPConfig(**FAST)).map(ds.select(range(4)), batch_size=2)
+    assert failed.features["rap_cde"].dtype == "float64" and all(failed["rap_error"])
+
+
+def test_same_map_twice_hits_the_cache(tiny_vlm_paths, tmp_path):
+    rows = make_visual_world(20, seed=6)["train"].select(range(4))
+    rows = Dataset.from_dict(rows.to_dict(), features=rows.features).flatten_indices()
+    rows.save_to_disk(str(tmp_path / "rows"))
+    from datasets import load_from_disk
+
+    on_disk = load_from_disk(str(tmp_path / "rows"))
+    config = RAPConfig(num_rollouts=2, max_new_tokens=6, compute_ace=False)
+    first = RAPScorer(tiny_vlm_paths["qwen2_vl"], config).map(on_disk)
+    fresh = RAPScorer(tiny_vlm_paths["qwen2_vl"], config)
+    second = fresh.map(on_disk)
+    assert fresh._model is None  # the scorer never ran: the result came from the cache
+    assert second.cache_files == first.cache_files
+    assert list(second["rap_responses_image"]) == list(first["rap_responses_image"])
+    other = RAPScorer(tiny_vlm_paths["qwen2_vl"], RAPConfig(num_rollouts=2, max_new_tokens=6, compute_ace=False,
+                                                              seed=1))
+    assert other.fingerprint(on_disk) != fresh.fingerprint(on_disk)
+    assert len(fresh.fingerprint(on_disk)) <= 64
+
+
+def test_scorer_pickles_as_a_light_spec(tiny_vlm_paths, rows):
+    from transformers import AutoModelForImageTextToText
+
+    scorer = RAPScorer(tiny_vlm_paths["qwen2_5_vl"], RAPConfig(**FAST))
+    scorer(rows[:2])  # loads the model
+    payload = pickle.dumps(scorer)
+    assert len(payload) < 5_000  # the model is not inside
+    clone = pickle.loads(payload)
+    assert clone._model is None and clone.model_ref == str(tiny_vlm_paths["qwen2_5_vl"])
+    assert clone(rows[:2])["rap_error"] == [None, None]
+
+    loaded = AutoModelForImageTextToText.from_pretrained(tiny_vlm_paths["qwen2_5_vl"])
+    assert pickle.loads(pickle.dumps(RAPScorer(loaded))).model_ref == str(tiny_vlm_paths["qwen2_5_vl"])
+    loaded.name_or_path = ""
+    with pytest.raises(TypeError, match="save_pretrained"):
+        pickle.dumps(RAPScorer(loaded))
+
+
+def test_config_validation_and_help():
+    help_text = RAPConfig.help()
+    assert set(help_text) >= {"num_rollouts", "ace_layer", "ace_min_rows", "backend"} and all(help_text.values())
+    with pytest.raises(ValueError, match="num_rollouts"):
+        RAPConfig(num_rollouts=0)
+    with pytest.raises(ValueError, match="ace_rollout"):
+        RAPConfig(num_rollouts=2, ace_rollout=2)
+    with pytest.raises(NotImplementedError, match="adaptive"):
+        RAPConfig(adaptive=True)
+
+
+def test_vllm_backend_explains_itself_when_missing():
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match=r"rap-hf\[vllm\]"):
+            _import_vllm()
+        assert "backend='transformers'" in VLLM_MISSING
+    else:  # pragma: no cover - only where vLLM is installed
+        assert _import_vllm() is not None
