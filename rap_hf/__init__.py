@@ -13,6 +13,9 @@ __version__ = "0.1.0.dev0"
 
 _EXPORTS = {
     "RAPConfig": "rap_hf.config",
+    "SelectionConfig": "rap_hf.config",
+    "select": "rap_hf.selection",
+    "Selection": "rap_hf.selection",
     "RAPScorer": "rap_hf.scoring.scorer",
     "CDEScorer": "rap_hf.scoring.scorer",
     "ACEScorer": "rap_hf.scoring.scorer",
@@ -31,10 +34,14 @@ _EXPORTS = {
     "FORMAT_PROMPT": "rap_hf.prompts",
 }
 
+# Submodules reachable as attributes, e.g. `rap_hf.baselines.random_subset`.
+_SUBMODULES = ("baselines", "data", "rollouts", "scoring", "selection", "testing", "verify", "prompts")
+
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import RAPConfig
+    from .config import RAPConfig, SelectionConfig
+    from .selection import Selection, select
     from .scoring.scorer import ACEScorer, CDEScorer, LogitCDEScorer, RAPScorer
     from .data.exporters import to_easyr1, to_trl, to_verl
     from .data.schema import CANONICAL_COLUMNS, to_rap_format
@@ -45,6 +52,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"rap_hf.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'rap_hf' has no attribute {name!r}")

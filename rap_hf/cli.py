@@ -17,7 +17,6 @@ from . import __version__
 # Stages of the pipeline that later releases add; named here so the CLI says plainly what exists.
 PLANNED = {
     "quickstart": "the end-to-end run (world -> warm-up -> scoring -> selection -> GRPO -> evaluation)",
-    "select": "CDE -> ACE -> DRM selection in paper and reference modes",
     "train": "GRPO training on a selection (RAPGRPOTrainer)",
     "eval": "answer-accuracy evaluation of a checkpoint",
     "push": "publishing subsets and checkpoints to the Hub with cards",
@@ -29,6 +28,7 @@ AVAILABLE = {
     "export": "export canonical rows for TRL, EasyR1 or verl",
     "verify": "check one response against a ground-truth answer",
     "score": "add RAP's score columns (rollout CDE, ACE, logit-CDE) to a dataset",
+    "select": "select rows of a scored dataset (CDE -> ACE -> DRM) and write the report",
 }
 
 
@@ -102,7 +102,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from .data.schema import CANONICAL_COLUMNS, to_rap_format
     from .scoring import RAPScorer
 
-    config = RAPConfig(**_config_values(args))
+    config = RAPConfig(**_config_values(args, RAPConfig))
     ds = load_rows(args.dataset, args.split)
     if not all(c in ds.column_names for c in CANONICAL_COLUMNS):
         print(f"Converting {args.dataset} to canonical RAP rows (preset auto)")
@@ -116,11 +116,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config_values(args: argparse.Namespace) -> dict:
-    """RAPConfig fields from --config YAML, overridden by the flags given on the command line."""
+def _config_values(args: argparse.Namespace, config_cls) -> dict:
+    """Config fields from --config YAML, overridden by the flags given on the command line."""
     import dataclasses
-
-    from .config import RAPConfig
 
     values: dict = {}
     if args.config:
@@ -128,29 +126,27 @@ def _config_values(args: argparse.Namespace) -> dict:
 
         with open(args.config) as f:
             loaded = yaml.safe_load(f) or {}
-        known = {f.name for f in dataclasses.fields(RAPConfig)}
+        known = {f.name for f in dataclasses.fields(config_cls)}
         unknown = sorted(set(loaded) - known)
         if unknown:
-            raise ValueError(f"{args.config}: unknown RAPConfig fields {', '.join(unknown)}")
+            raise ValueError(f"{args.config}: unknown {config_cls.__name__} fields {', '.join(unknown)}")
         values.update(loaded)
-    for f in dataclasses.fields(RAPConfig):
+    for f in dataclasses.fields(config_cls):
         given = getattr(args, f.name, None)
         if given is not None:
             values[f.name] = given
     return values
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per RAPConfig field, with the field's help; unset flags keep YAML or defaults."""
+def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
+    """One flag per field of a config dataclass, with its help; unset flags keep YAML or defaults."""
     import dataclasses
 
-    from .config import RAPConfig
-
-    for f in dataclasses.fields(RAPConfig):
+    for f in dataclasses.fields(config_cls):
         flag = "--" + f.name.replace("_", "-")
         kind = str(f.type)
-        help_text = f.metadata.get("help", "") + f" (default: {f.default!r})"
-        if kind == "bool":
+        help_text = (f.metadata.get("help", "") + f" (default: {f.default!r})").replace("%", "%%")
+        if kind.split(" ")[0] == "bool":
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
                                 help=help_text)
         elif kind.startswith("Literal"):
@@ -159,6 +155,28 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         else:
             cast = {"int": int, "float": float}.get(kind.split(" ")[0], str)
             parser.add_argument(flag, dest=f.name, type=cast, default=None, help=help_text)
+
+
+def _cmd_select(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .config import SelectionConfig
+    from .data.io import load_rows
+    from .selection import select
+
+    config = SelectionConfig(**_config_values(args, SelectionConfig))
+    selection = select(load_rows(args.input, args.split), config)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    selection.dataset.save_to_disk(str(out / "dataset"))
+    selection.decisions.save_to_disk(str(out / "decisions"))
+    selection.report.to_json(out / "report.json")
+    (out / "report.md").write_text(selection.report.to_markdown())
+    selection.report.save_plots(out / "plots")
+    print(selection.report.to_markdown())
+    print(f"Wrote the {selection.report.kept} kept rows to {out / 'dataset'}, every row's decision to "
+          f"{out / 'decisions'}, and the report to {out}/report.md, report.json and plots/")
+    return 0
 
 
 def _cmd_planned(args: argparse.Namespace) -> int:
@@ -183,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, default=84)
     p.set_defaults(func=_cmd_world)
 
+    from .config import RAPConfig, SelectionConfig
     from .testing import TINY_VLM_KINDS
 
     p = sub.add_parser("tiny-vlm", help=AVAILABLE["tiny-vlm"])
@@ -229,8 +248,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML file of RAPConfig fields; flags override it")
     p.add_argument("--map-batch-size", type=int, default=16, help="Rows per datasets.map batch")
     p.add_argument("--num-proc", type=int, help="Processes (one per GPU): map(num_proc=..., with_rank=True)")
-    _add_config_flags(p)
+    _add_config_flags(p, RAPConfig)
     p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser("select", help=AVAILABLE["select"])
+    p.add_argument("--input", required=True, help="Scored rows (the output of rap-hf score)")
+    p.add_argument("--split", help="Split of the input (needed when it has several)")
+    p.add_argument("--output", required=True, help="Folder for dataset/, decisions/, report.json, report.md, plots/")
+    p.add_argument("--config", help="YAML file of SelectionConfig fields; flags override it")
+    _add_config_flags(p, SelectionConfig)
+    p.set_defaults(func=_cmd_select)
 
     for name, what in PLANNED.items():
         p = sub.add_parser(name, help=f"(not yet available) {what}")

@@ -106,3 +106,68 @@ class RAPConfig:
     def help(cls) -> dict[str, str]:
         """`{field: help text}`, for CLIs and docs."""
         return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+
+
+@dataclass
+class SelectionConfig:
+    """Settings of `rap_hf.select`: CDE -> ACE -> DRM, in the paper's or the released code's mode."""
+
+    mode: Literal["paper", "reference"] = field(
+        default="paper",
+        metadata={"help": "'paper': the method as the paper states it. 'reference': exactly what the released "
+                          "selection script does (strict correctness, LIMR band, random 10 % of the 1-of-M pool)."},
+    )
+    cde_threshold: float = field(
+        default=0.5, metadata={"help": "lambda_c (paper mode): keep a row when D = acc_image - acc_text > lambda_c."}
+    )
+    ace_threshold: float = field(
+        default=0.1, metadata={"help": "lambda_a (paper mode): drop a row as attention-biased when psi > lambda_a."}
+    )
+    use_ace: bool | None = field(
+        default=None,
+        metadata={"help": "Apply ACE. None: True in paper mode, False in reference mode (the released code has no ACE)."},
+    )
+    drm_k: int | None = field(
+        default=None,
+        metadata={"help": "Paper mode: how many replacement rows DRM adds. None: as many as trivial rows removed."},
+    )
+    drm_ratio: float = field(
+        default=0.1, metadata={"help": "Reference mode: share of the 1-of-M pool sampled as replacements."}
+    )
+    drm_seed: int = field(
+        default=42, metadata={"help": "Reference mode: seed of Python's random.sample over the pool (42 as released)."}
+    )
+    ref_core_band: float = field(
+        default=0.6, metadata={"help": "Reference mode: core rows need LIMR band(acc_image) >= this."}
+    )
+    ref_core_gap: float = field(default=0.2, metadata={"help": "Reference mode: core rows need D > this."})
+    ref_pool_band: float = field(
+        default=0.85, metadata={"help": "Reference mode: pool rows pass the looser CDE with band >= this and ..."}
+    )
+    ref_pool_gap: float = field(
+        default=0.2, metadata={"help": "Reference mode: ... D > mu_image - mu_text or D >= this (with the band) ..."}
+    )
+    ref_pool_strong_gap: float = field(
+        default=0.6, metadata={"help": "Reference mode: ... or D >= this alone."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("paper", "reference"):
+            raise ValueError(f"mode must be 'paper' or 'reference', got {self.mode!r}")
+        if self.use_ace is None:
+            self.use_ace = self.mode == "paper"
+        if self.mode == "reference" and self.use_ace:
+            raise ValueError("reference mode reproduces the released script, which has no ACE; set use_ace=False")
+        if self.drm_k is not None and self.drm_k < 0:
+            raise ValueError(f"drm_k must be >= 0, got {self.drm_k}")
+        if not 0 <= self.drm_ratio <= 1:
+            raise ValueError(f"drm_ratio must be in [0, 1], got {self.drm_ratio}")
+        if self.ace_threshold <= 0:
+            raise ValueError(f"ace_threshold must be > 0 (it is compared in the log domain), got {self.ace_threshold}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}

@@ -19,7 +19,7 @@ def test_version_and_help():
     assert result.returncode == 0 and result.stdout.strip() == f"rap-hf {__version__}"
     result = _run("--help")
     assert result.returncode == 0
-    for command in ("world", "tiny-vlm", "convert", "export", "verify", "score", "quickstart"):
+    for command in ("world", "tiny-vlm", "convert", "export", "verify", "score", "select", "quickstart"):
         assert command in result.stdout
 
 
@@ -90,3 +90,25 @@ def test_score_command_with_yaml_and_flags(tiny_vlm_paths, tmp_path, capsys):
     assert main(["score", "--model", str(tiny_vlm_paths["llava"]), "--dataset", str(world), "--split", "train",
                  "--output", str(out), "--config", str(recipe)]) == 1
     assert "unknown RAPConfig fields num_rolouts" in capsys.readouterr().err
+
+
+def test_select_command_writes_subset_decisions_and_report(tmp_path, capsys):
+    from selection_helpers import scored_dataset
+
+    rows = [{"rap_id": f"v{i}", "img": 4, "txt": 0} for i in range(6)] + [
+        {"rap_id": "easy", "img": 5, "txt": 0}, {"rap_id": "hard", "img": 1, "txt": 0},
+        {"rap_id": "prior", "img": 4, "txt": 4}]
+    scored_dataset(rows).save_to_disk(str(tmp_path / "scored"))
+    out = tmp_path / "selected"
+    assert main(["select", "--input", str(tmp_path / "scored"), "--output", str(out), "--cde-threshold", "0.5"]) == 0
+    printed = capsys.readouterr().out
+    assert "kept 7 of 9 rows" in printed and "| trivial | 1 |" in printed
+    assert len(load_from_disk(str(out / "dataset"))) == 7
+    decisions = load_from_disk(str(out / "decisions"))
+    assert dict(zip(decisions["rap_id"], decisions["rap_reason"]))["hard"] == "kept_replacement"
+    report = json.loads((out / "report.json").read_text())
+    assert report["counts"]["language_prior"] == 1 and report["total"] == 9
+    assert (out / "report.md").read_text().startswith("**RAP selection (paper mode)**")
+    assert (out / "plots" / "score_distributions.png").stat().st_size > 10_000
+    assert main(["select", "--input", str(tmp_path / "scored"), "--output", str(out), "--mode", "reference"]) == 0
+    assert "reference mode" in (out / "report.md").read_text()

@@ -1,0 +1,63 @@
+"""Baselines to compare RAP against honestly; they return the same `Selection` type.
+
+- `random_subset`: a uniformly random subset (the paper notes a random 20 % loses only ~0.8 points,
+  so random subsets are the bar to clear).
+- `pass_rate_band`: keep rows whose pass rate with the image lies in [low, high] (open-r1's filter,
+  DAPO-style difficulty filtering): too easy and unsolvable rows give GRPO no signal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .selection import _CODE, REASONS, Selection, SelectionReport, _decide, _fingerprint, _histograms, read_outcomes
+
+
+def random_subset(ds, n: int | None = None, *, fraction: float | None = None, seed: int = 0) -> Selection:
+    """A uniformly random subset of `n` rows (or `fraction` of them), reproducible for a seed.
+
+    Rows left out get the reason `not_selected`. Works on any dataset, scored or not.
+    """
+    total = len(ds)
+    if (n is None) == (fraction is None):
+        raise ValueError("give exactly one of n= or fraction=")
+    if fraction is not None:
+        if not 0 <= fraction <= 1:
+            raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+        n = round(total * fraction)
+    if not 0 <= n <= total:
+        raise ValueError(f"n must be in [0, {total}], got {n}")
+    chosen = np.random.default_rng(seed).choice(total, size=n, replace=False)
+    codes = np.full(total, _CODE["not_selected"], dtype=np.int8)
+    codes[chosen] = _CODE["kept"]
+    decisions, kept, counts = _decide(ds, codes, ("kept", "not_selected"), _fingerprint(ds, "random", n, seed))
+    report = SelectionReport(mode="random", total=total, kept=len(kept), counts=counts,
+                             thresholds={"n": n, "seed": seed}, means={}, num_rollouts=0)
+    return Selection(dataset=kept, decisions=decisions, report=report)
+
+
+def pass_rate_band(scored, low: float = 0.2, high: float = 0.8) -> Selection:
+    """Keep scored rows with low <= acc_image <= high (answer-only correctness of the image rollouts).
+
+    Reasons: `kept`; `trivial` above the band; `unsolvable` below it; `error` for unscored rows.
+    """
+    if not 0 <= low <= high <= 1:
+        raise ValueError(f"need 0 <= low <= high <= 1, got low={low}, high={high}")
+    outcomes = read_outcomes(scored)
+    m = outcomes.num_rollouts
+    codes = np.full(outcomes.size, _CODE["error"], dtype=np.int8)
+    if m:
+        acc = outcomes.image_correct / m
+        valid = outcomes.valid
+        codes[valid] = _CODE["kept"]
+        codes[valid & (acc > high)] = _CODE["trivial"]
+        codes[valid & (acc < low)] = _CODE["unsolvable"]
+    decisions, kept, counts = _decide(scored, codes, REASONS, _fingerprint(scored, "pass_rate_band", low, high))
+    report = SelectionReport(
+        mode="pass_rate_band", total=outcomes.size, kept=len(kept), counts=counts,
+        thresholds={"low": low, "high": high}, num_rollouts=m,
+        means={"mean_acc_image": float((outcomes.image_correct / m)[outcomes.valid].mean())
+               if m and outcomes.valid.any() else None},
+        histograms=_histograms(outcomes, scored),
+    )
+    return Selection(dataset=kept, decisions=decisions, report=report)

@@ -1,0 +1,374 @@
+"""Selection: CDE -> ACE -> DRM over score columns (METHOD.md), in paper and reference modes.
+
+Pure and fast: it reads the score columns as Arrow/NumPy arrays, never a model, in time and
+memory linear in the number of rows, so thresholds can be changed and re-applied in seconds.
+Every input row leaves with exactly one decision (`rap_keep`) and one reason (`rap_reason`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import SelectionConfig
+
+REASONS = ("kept", "kept_replacement", "language_prior", "attention_biased", "trivial", "unsolvable", "error")
+KEPT_REASONS = ("kept", "kept_replacement")
+# Baselines keep rows for other reasons than RAP's; a row they leave out is "not_selected".
+BASELINE_REASONS = ("not_selected",)
+_CODE = {reason: code for code, reason in enumerate(REASONS + BASELINE_REASONS)}
+
+
+@dataclass
+class Outcomes:
+    """Per-row rollout outcomes read from the score columns (NumPy arrays of length n)."""
+
+    rap_id: np.ndarray
+    valid: np.ndarray  # scored without error
+    num_rollouts: int  # M
+    image_correct: np.ndarray  # answer-only correct image rollouts (count)
+    image_strict: np.ndarray  # answer and format correct (the released script's reward == 1)
+    text_correct: np.ndarray
+    text_strict: np.ndarray
+    ace: np.ndarray  # log psi, NaN where missing
+
+    @property
+    def size(self) -> int:
+        return len(self.valid)
+
+
+def _list_counts(column, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(true count, list length, flattened values) of a list<bool> Arrow column; null lists count 0."""
+    import pyarrow.compute as pc
+
+    column = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    flat = pc.list_flatten(column).to_numpy(zero_copy_only=False).astype(bool)
+    parents = pc.list_parent_indices(column).to_numpy(zero_copy_only=False)
+    counts = np.bincount(parents, weights=flat, minlength=n).astype(np.int64)
+    return counts, lengths, flat
+
+
+def read_outcomes(scored) -> Outcomes:
+    """Read what selection needs from a scored dataset, vectorised (no per-row Python)."""
+    import pyarrow.compute as pc
+
+    needed = ["rap_id", "rap_image_correct", "rap_text_correct", "rap_image_formatted", "rap_text_formatted"]
+    missing = [c for c in needed if c not in scored.column_names]
+    if missing:
+        raise ValueError(
+            f"select needs scored rows; missing columns {', '.join(missing)}. Score the dataset with "
+            "rap_hf.RAPScorer first (see the README's scoring section)."
+        )
+    columns = needed + [c for c in ("rap_error", "rap_ace") if c in scored.column_names]
+    table = scored.select_columns(columns).with_format("arrow")[:]
+    n = table.num_rows
+    image_correct, image_len, image_flat = _list_counts(table.column("rap_image_correct"), n)
+    text_correct, text_len, text_flat = _list_counts(table.column("rap_text_correct"), n)
+    _, image_fmt_len, image_fmt = _list_counts(table.column("rap_image_formatted"), n)
+    _, text_fmt_len, text_fmt = _list_counts(table.column("rap_text_formatted"), n)
+    valid = image_len > 0
+    if "rap_error" in table.column_names:
+        valid &= pc.is_null(table.column("rap_error")).to_numpy(zero_copy_only=False)
+    rap_id = np.asarray(table.column("rap_id").to_pylist(), dtype=object)
+    if not (np.array_equal(image_len, image_fmt_len) and np.array_equal(text_len, text_fmt_len)):
+        raise ValueError("rap_*_correct and rap_*_formatted lists differ in length; the scores are inconsistent")
+    sizes = set(np.unique(image_len[valid]).tolist()) | set(np.unique(text_len[valid]).tolist())
+    if len(sizes) > 1:
+        odd = int(np.flatnonzero(valid & (image_len != image_len[valid][0]))[0]) if valid.any() else 0
+        raise ValueError(
+            f"rows were scored with different numbers of rollouts ({sorted(sizes)}), e.g. row {rap_id[odd]!r}; "
+            "select needs the same M for every row. Re-score with one RAPConfig."
+        )
+    num_rollouts = sizes.pop() if sizes else 0
+
+    def strict(flat_correct, flat_format, lengths):
+        parents = np.repeat(np.arange(n), lengths)
+        return np.bincount(parents, weights=flat_correct & flat_format, minlength=n).astype(np.int64)
+
+    if "rap_ace" in table.column_names:
+        ace = pc.fill_null(pc.cast(table.column("rap_ace"), "double"), math.nan).to_numpy(zero_copy_only=False)
+    else:
+        ace = np.full(n, math.nan)
+    return Outcomes(
+        rap_id=rap_id, valid=valid, num_rollouts=num_rollouts,
+        image_correct=image_correct, image_strict=strict(image_flat, image_fmt, image_len),
+        text_correct=text_correct, text_strict=strict(text_flat, text_fmt, text_len), ace=ace,
+    )
+
+
+# --------------------------------------------------------------------------- the two modes
+def _paper(o: Outcomes, config: SelectionConfig, has_ace: bool) -> tuple[np.ndarray, dict[str, Any]]:
+    """METHOD.md, paper mode: CDE D > lambda_c; ACE psi > lambda_a drops; DRM swaps trivial rows."""
+    m = o.num_rollouts
+    reasons = np.full(o.size, _CODE["error"], dtype=np.int8)
+    if m == 0:
+        return reasons, {"mean_acc_image": None, "mean_acc_text": None, "drm_k": 0}
+    acc_image, acc_text = o.image_correct / m, o.text_correct / m
+    # D from the count difference, divided once: 0.8 - 0.2 would give 0.6000000000000001 and pass
+    # lambda_c = 0.6; (4 - 1) / 5 is the float nearest 0.6 and does not. (Reference mode keeps the
+    # released script's subtraction on purpose.)
+    cde = (o.image_correct - o.text_correct) / m
+    valid = o.valid
+    cde_pass = valid & (cde > config.cde_threshold)
+    if config.use_ace:
+        if not has_ace:
+            raise ValueError("use_ace=True but the rows have no rap_ace column: score with ACE (RAPScorer "
+                             "with compute_ace=True) or select with use_ace=False")
+        flagged = valid & (o.ace > math.log(config.ace_threshold))  # NaN compares False: not flagged
+    else:
+        flagged = np.zeros(o.size, dtype=bool)
+    subset = cde_pass & ~flagged
+    trivial = subset & (o.image_correct == m)
+    k = int(trivial.sum()) if config.drm_k is None else config.drm_k
+    # Replacements: rows outside the subset that still give GRPO a signal (difficulty in [1/M, 1))
+    # and that ACE does not flag, hardest first, then larger D, then rap_id.
+    candidates = np.flatnonzero(valid & ~cde_pass & ~flagged & (o.image_correct >= 1) & (o.image_correct < m))
+    order = np.lexsort((o.rap_id[candidates].astype(str), -cde[candidates], o.image_correct[candidates]))
+    replacements = candidates[order[:k]]
+
+    reasons[valid] = np.where(o.image_correct[valid] == 0, _CODE["unsolvable"], _CODE["language_prior"])
+    reasons[cde_pass & flagged] = _CODE["attention_biased"]
+    reasons[subset] = _CODE["kept"]
+    reasons[trivial] = _CODE["trivial"]
+    reasons[replacements] = _CODE["kept_replacement"]
+    info = {
+        "mean_acc_image": float(acc_image[valid].mean()) if valid.any() else None,
+        "mean_acc_text": float(acc_text[valid].mean()) if valid.any() else None,
+        "drm_k": k,
+        "drm_candidates": int(len(candidates)),
+    }
+    return reasons, info
+
+
+def limr_band(acc: np.ndarray, mean: float) -> np.ndarray:
+    """LIMR's similarity to the dataset mean: 1 - (a - mu)^2 / (1 - mu)^2 (1 where mu == 1)."""
+    if mean == 1.0:
+        return np.ones_like(acc)
+    return 1 - (acc - mean) ** 2 / (1 - mean) ** 2
+
+
+def _reference(o: Outcomes, config: SelectionConfig) -> tuple[np.ndarray, dict[str, Any]]:
+    """The released selection script, exactly (see METHOD.md, reference mode)."""
+    m = o.num_rollouts
+    reasons = np.full(o.size, _CODE["error"], dtype=np.int8)
+    valid = o.valid
+    if m == 0 or not valid.any():
+        return reasons, {"mean_acc_image": None, "mean_acc_text": None, "pool": 0, "sampled": 0}
+    # Accuracies count reward == 1 (answer and format); computed as the script does, in float64.
+    acc_image, acc_text = o.image_strict / m, o.text_strict / m
+    mean_image, mean_text = float(np.mean(acc_image[valid])), float(np.mean(acc_text[valid]))
+    gap = mean_image - mean_text
+    band = limr_band(acc_image, mean_image)
+    cde = acc_image - acc_text
+    core = valid & (band >= config.ref_core_band) & (cde > config.ref_core_gap)
+    easy = valid & (o.image_correct == m)  # reward >= 0.9: the answer alone counts here
+    right1 = valid & (o.image_correct == 1)
+    looser = ((band >= config.ref_pool_band) & ((cde > gap) | (right1 & (cde >= config.ref_pool_gap)))) | (
+        right1 & (cde >= config.ref_pool_strong_gap))
+    pool = np.flatnonzero(valid & looser & right1).tolist()  # dataset positions, in dataset order
+    rng = random.Random()
+    rng.seed(config.drm_seed)
+    sampled = np.asarray(rng.sample(pool, int(len(pool) * config.drm_ratio)), dtype=np.int64)
+
+    kept = core & ~easy
+    replacement = np.zeros(o.size, dtype=bool)
+    replacement[sampled] = True
+    replacement &= ~kept
+    reasons[valid] = np.where(o.image_correct[valid] == 0, _CODE["unsolvable"], _CODE["language_prior"])
+    reasons[easy] = _CODE["trivial"]
+    reasons[kept] = _CODE["kept"]
+    reasons[replacement] = _CODE["kept_replacement"]
+    info = {"mean_acc_image": mean_image, "mean_acc_text": mean_text, "mean_gap": gap,
+            "pool": len(pool), "sampled": int(len(sampled))}
+    return reasons, info
+
+
+# --------------------------------------------------------------------------- report
+def _histogram(values: np.ndarray, edges: np.ndarray) -> dict[str, list]:
+    counts, edges = np.histogram(values, bins=edges)
+    return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
+
+
+@dataclass
+class SelectionReport:
+    """What a selection did, accounted for every input row."""
+
+    mode: str
+    total: int
+    kept: int
+    counts: dict[str, int]
+    thresholds: dict[str, Any]
+    means: dict[str, Any]
+    num_rollouts: int
+    histograms: dict[str, dict[str, list]] = field(default_factory=dict)
+
+    @property
+    def fraction(self) -> float:
+        return self.kept / self.total if self.total else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["fraction"] = self.fraction
+        return data
+
+    def to_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    def to_markdown(self) -> str:
+        lines = [
+            f"**RAP selection ({self.mode} mode)**: kept {self.kept:,} of {self.total:,} rows "
+            f"({100 * self.fraction:.1f} %), M = {self.num_rollouts} rollouts per condition.",
+            "",
+            "| reason | rows | share |",
+            "|---|---:|---:|",
+        ]
+        for reason, count in self.counts.items():
+            share = 100 * count / self.total if self.total else 0.0
+            lines.append(f"| {reason} | {count:,} | {share:.1f} % |")
+        lines += ["", "| setting | value |", "|---|---|"]
+        for name, value in {**self.thresholds, **self.means}.items():
+            shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+            lines.append(f"| {name} | {shown} |")
+        return "\n".join(lines) + "\n"
+
+    def save_plots(self, directory: str | Path) -> list[Path]:
+        """Histograms of the scores with the thresholds drawn, as PNG files; returns their paths."""
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        titles = {"rap_cde": "CDE: D = acc_image - acc_text", "rap_ace": "ACE: log psi",
+                  "rap_difficulty": "difficulty = 1 - acc_image", "rap_logit_cde": "logit-CDE"}
+        lines = {"rap_cde": self.thresholds.get("cde_threshold"),
+                 "rap_ace": math.log(self.thresholds["ace_threshold"]) if self.thresholds.get("use_ace") else None}
+        shown = [name for name in titles if name in self.histograms]
+        fig, axes = plt.subplots(1, max(1, len(shown)), figsize=(4.2 * max(1, len(shown)), 3.2), squeeze=False)
+        for ax, name in zip(axes[0], shown):
+            hist = self.histograms[name]
+            edges = np.asarray(hist["edges"])
+            ax.bar(edges[:-1], hist["counts"], width=np.diff(edges), align="edge", color="#4c72b0", edgecolor="white")
+            if lines.get(name) is not None:
+                ax.axvline(lines[name], color="#c44e52", linestyle="--", label="threshold")
+                ax.legend(loc="upper left", fontsize=8)
+            ax.set_title(titles[name], fontsize=10)
+            ax.set_ylabel("rows")
+        fig.suptitle(f"RAP scores ({self.mode} mode): kept {self.kept} of {self.total}", fontsize=11)
+        fig.tight_layout()
+        path = directory / "score_distributions.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return [path]
+
+
+def _histograms(o: Outcomes, scored) -> dict[str, dict[str, list]]:
+    m, valid = o.num_rollouts, o.valid
+    if m == 0 or not valid.any():
+        return {}
+    half = 0.5 / m
+    out = {
+        "rap_cde": _histogram((o.image_correct - o.text_correct)[valid] / m, np.linspace(-1 - half, 1 + half, 2 * m + 2)),
+        "rap_difficulty": _histogram(1 - o.image_correct[valid] / m, np.linspace(-half, 1 + half, m + 2)),
+    }
+    finite = o.ace[valid & np.isfinite(o.ace)]
+    if len(finite):
+        out["rap_ace"] = _histogram(finite, np.linspace(finite.min(), finite.max() + 1e-9, 21))
+    if "rap_logit_cde" in scored.column_names:
+        import pyarrow.compute as pc
+
+        column = scored.select_columns(["rap_logit_cde"]).with_format("arrow")[:].column(0)
+        values = pc.fill_null(pc.cast(column, "double"), math.nan).to_numpy(zero_copy_only=False)
+        values = values[valid & np.isfinite(values)]
+        if len(values):
+            out["rap_logit_cde"] = _histogram(values, np.linspace(values.min(), values.max() + 1e-9, 21))
+    return out
+
+
+# --------------------------------------------------------------------------- public API
+@dataclass
+class Selection:
+    """The result of `select` (or of a baseline).
+
+    Attributes:
+        dataset: The kept rows (all their columns, plus `rap_keep` and `rap_reason`).
+        decisions: Every input row, in input order, with `rap_keep` (bool) and `rap_reason`.
+        report: Counts by reason (adding up to the input size), thresholds, means, histograms.
+        config: The `SelectionConfig` used (None for baselines).
+    """
+
+    dataset: Any
+    decisions: Any
+    report: SelectionReport
+    config: SelectionConfig | None = None
+
+    def __repr__(self) -> str:
+        return (f"Selection(mode={self.report.mode!r}, kept={self.report.kept}, total={self.report.total}, "
+                f"counts={self.report.counts})")
+
+
+def _fingerprint(scored, *parts) -> str:
+    """Cache fingerprint of a selection: the input's fingerprint and what decided it.
+
+    Passed to `datasets` so it does not hash a million decisions to make one up.
+    """
+    payload = json.dumps([getattr(scored, "_fingerprint", None), *parts], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def _decide(scored, codes: np.ndarray, names: tuple[str, ...], fingerprint: str):
+    """Attach `rap_keep` / `rap_reason` to every row; return (decisions, kept dataset, counts)."""
+    from datasets import Value
+
+    labels = np.asarray(REASONS + BASELINE_REASONS, dtype=object)[codes]
+    keep = np.isin(codes, [_CODE[r] for r in KEPT_REASONS])
+    decisions = scored.remove_columns([c for c in ("rap_keep", "rap_reason") if c in scored.column_names])
+    decisions = decisions.add_column("rap_keep", keep.tolist(), feature=Value("bool"),
+                                     new_fingerprint=fingerprint + "-keep")
+    decisions = decisions.add_column("rap_reason", labels.tolist(), feature=Value("string"),
+                                     new_fingerprint=fingerprint + "-reason")
+    counts = {name: int((codes == _CODE[name]).sum()) for name in names}
+    assert sum(counts.values()) == len(scored), "every row must have exactly one reason"
+    kept = decisions.select(np.flatnonzero(keep), new_fingerprint=fingerprint + "-kept")
+    return decisions, kept, counts
+
+
+def select(scored, config: SelectionConfig | None = None, **overrides) -> Selection:
+    """Select the high-value rows of a scored dataset: CDE -> ACE -> DRM (METHOD.md).
+
+    Args:
+        scored: Rows with RAP's score columns (the output of `RAPScorer`).
+        config: A `SelectionConfig`; `mode="paper"` (default) or `"reference"`.
+        **overrides: Fields of `SelectionConfig` to change, e.g. `select(scored, cde_threshold=0.4)`.
+
+    Returns:
+        A `Selection` with the kept rows, every row's decision and reason, and the report.
+    """
+    config = dataclasses.replace(config, **overrides) if config is not None else SelectionConfig(**overrides)
+    outcomes = read_outcomes(scored)
+    if config.mode == "paper":
+        codes, info = _paper(outcomes, config, has_ace="rap_ace" in scored.column_names)
+        thresholds = {"cde_threshold": config.cde_threshold, "ace_threshold": config.ace_threshold,
+                      "use_ace": config.use_ace, "drm_k": info.pop("drm_k")}
+    else:
+        codes, info = _reference(outcomes, config)
+        thresholds = {"core_band": config.ref_core_band, "core_gap": config.ref_core_gap,
+                      "pool_band": config.ref_pool_band, "pool_gap": config.ref_pool_gap,
+                      "pool_strong_gap": config.ref_pool_strong_gap, "drm_ratio": config.drm_ratio,
+                      "drm_seed": config.drm_seed, "use_ace": False}
+    decisions, kept, counts = _decide(scored, codes, REASONS, _fingerprint(scored, "select", config.to_dict()))
+    report = SelectionReport(
+        mode=config.mode, total=len(scored), kept=len(kept), counts=counts, thresholds=thresholds,
+        means=info, num_rollouts=outcomes.num_rollouts, histograms=_histograms(outcomes, scored),
+    )
+    return Selection(dataset=kept, decisions=decisions, report=report, config=config)

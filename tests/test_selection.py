@@ -1,0 +1,203 @@
+"""Selection: reference-mode parity with the released script, paper-mode rules, reports, baselines."""
+
+import itertools
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+from selection_helpers import rollout_logs, scored_dataset
+
+from benchmarks.released_selection import released_selection
+
+from rap_hf import SelectionConfig, select
+from rap_hf.baselines import pass_rate_band, random_subset
+from rap_hf.selection import REASONS, limr_band
+
+
+def _outcome_table(filler_correct: int, filler_rows: int, repeats: int, seed: int) -> list[dict]:
+    """Every (image strict, image answer-only extra, text strict) combination, plus filler rows that
+    move the dataset mean, shuffled into a dataset order."""
+    rows = []
+    for img, extra, txt in itertools.product(range(6), range(6), range(6)):
+        if img + extra > 5:
+            continue
+        for r in range(repeats):
+            rows.append({"rap_id": f"r{img}{extra}{txt}-{r}", "img": img, "img_extra": extra, "txt": txt})
+    for f in range(filler_rows):
+        rows.append({"rap_id": f"filler-{f}", "img": filler_correct, "txt": 0})
+    random.Random(seed).shuffle(rows)
+    return rows
+
+
+@pytest.mark.parametrize(
+    "filler_correct, filler_rows, repeats, seed",
+    [(0, 0, 1, 0), (5, 400, 2, 1), (0, 600, 2, 2), (3, 150, 3, 3), (1, 1000, 1, 4), (5, 60, 4, 5)],
+)
+def test_reference_mode_picks_exactly_the_released_rows(filler_correct, filler_rows, repeats, seed):
+    rows = _outcome_table(filler_correct, filler_rows, repeats, seed)
+    ds = scored_dataset(rows)
+    image_log, text_log = rollout_logs(rows)
+    expected = released_selection(image_log, text_log, [r["rap_id"] for r in rows])
+    selection = select(ds, mode="reference")
+    kept = np.flatnonzero(np.asarray(selection.decisions["rap_keep"])).tolist()
+    assert kept == expected
+    assert selection.report.means["sampled"] == int(selection.report.means["pool"] * 0.1)
+    assert selection.report.kept == len(expected)
+    assert sum(selection.report.counts.values()) == len(rows)
+
+
+def test_reference_mode_floating_point_gap():
+    """(4 correct with image, 3 without) passes D > 0.2 because 0.8 - 0.6 > 0.2 in binary floating point."""
+    assert 4 / 5 - 3 / 5 > 0.2
+    rows = [{"rap_id": "a", "img": 4, "txt": 3}, {"rap_id": "b", "img": 3, "txt": 2},
+            {"rap_id": "c", "img": 4, "txt": 4}, {"rap_id": "d", "img": 2, "txt": 0}]
+    selection = select(scored_dataset(rows), mode="reference")
+    reasons = dict(zip(selection.decisions["rap_id"], selection.decisions["rap_reason"]))
+    band = limr_band(np.array([0.8, 0.6]), np.mean([0.8, 0.6, 0.8, 0.4]))
+    assert (band >= 0.6).all()
+    assert reasons["a"] == "kept"  # 0.8 - 0.6 = 0.20000000000000007 > 0.2
+    assert reasons["b"] == "language_prior"  # 0.6 - 0.4 = 0.19999999999999996, not > 0.2
+    expected = released_selection(*rollout_logs(rows), [r["rap_id"] for r in rows])
+    assert np.flatnonzero(np.asarray(selection.decisions["rap_keep"])).tolist() == expected
+
+
+def test_reference_mode_uses_strict_and_answer_only_correctness_where_the_script_does():
+    rows = [
+        # 5 of 5 answers right but only 2 well formatted: strict acc 0.4 for CDE, yet "easy" for DRM.
+        {"rap_id": "unformatted-easy", "img": 2, "img_extra": 3, "txt": 0},
+        {"rap_id": "fine", "img": 2, "txt": 0},
+        {"rap_id": "x", "img": 1, "txt": 0},
+        {"rap_id": "y", "img": 3, "txt": 1},
+    ]
+    selection = select(scored_dataset(rows), mode="reference")
+    reasons = dict(zip(selection.decisions["rap_id"], selection.decisions["rap_reason"]))
+    assert reasons["unformatted-easy"] == "trivial" and reasons["fine"] == "kept"
+    expected = released_selection(*rollout_logs(rows), [r["rap_id"] for r in rows])
+    assert np.flatnonzero(np.asarray(selection.decisions["rap_keep"])).tolist() == expected
+
+
+def _reasons(selection):
+    return dict(zip(selection.decisions["rap_id"], selection.decisions["rap_reason"]))
+
+
+def test_paper_mode_rules():
+    rows = [
+        {"rap_id": "visual", "img": 4, "txt": 1},  # D = 0.6 > 0.5: kept
+        {"rap_id": "half", "img": 3, "txt": 1},  # D = 0.4: not above lambda_c
+        {"rap_id": "all-right", "img": 5, "txt": 2},  # D = 0.6, but 5 of 5 right: trivial
+        {"rap_id": "prior", "img": 4, "txt": 4},  # D = 0: language prior
+        {"rap_id": "biased", "img": 4, "txt": 0, "ace": math.log(0.5)},  # psi = 0.5 > 0.1
+        {"rap_id": "unsolvable", "img": 0, "txt": 0},
+        {"rap_id": "broken", "error": "Image 0 of row 'broken' could not be decoded"},
+    ]
+    selection = select(scored_dataset(rows), drm_k=0)
+    reasons = _reasons(selection)
+    assert reasons["visual"] == "kept" and reasons["half"] == "language_prior"
+    assert reasons["all-right"] == "trivial"
+    assert reasons["prior"] == "language_prior"
+    assert reasons["biased"] == "attention_biased"
+    assert reasons["unsolvable"] == "unsolvable"
+    assert reasons["broken"] == "error"
+    # D must be strictly above lambda_c, free of floating-point noise: with lambda_c = 0.6, neither
+    # 3 - 0 nor 4 - 1 correct of 5 passes (0.8 - 0.2 is 0.6000000000000001 in binary).
+    at = select(scored_dataset([{"rap_id": "h", "img": 3, "txt": 0}, {"rap_id": "g", "img": 4, "txt": 1},
+                                {"rap_id": "k", "img": 4, "txt": 0}]), cde_threshold=0.6)
+    assert _reasons(at) == {"h": "language_prior", "g": "language_prior", "k": "kept"}
+    # Without ACE, the biased row is kept.
+    assert _reasons(select(scored_dataset(rows), drm_k=0, use_ace=False))["biased"] == "kept"
+
+
+def test_paper_mode_drm_replaces_trivial_rows_hardest_first_with_deterministic_ties():
+    rows = [
+        {"rap_id": "easy-1", "img": 5, "txt": 0},
+        {"rap_id": "easy-2", "img": 5, "txt": 1},
+        {"rap_id": "kept", "img": 4, "txt": 0},
+        # Outside the subset (D <= 0.5), difficulty in [1/5, 1): candidates.
+        {"rap_id": "c-hard-b", "img": 1, "txt": 0},  # difficulty 0.8, D 0.2
+        {"rap_id": "c-hard-a", "img": 1, "txt": 0},  # same: tie broken by rap_id -> a before b
+        {"rap_id": "c-hard-bigger-d", "img": 1, "txt": 1, "img_extra": 0},  # difficulty 0.8, D 0.0 -> after
+        {"rap_id": "c-medium", "img": 3, "txt": 2},  # difficulty 0.4
+        {"rap_id": "c-flagged", "img": 1, "txt": 0, "ace": 0.0},  # psi = 1 > 0.1: never added
+        {"rap_id": "none-right", "img": 0, "txt": 0},  # difficulty 1: no signal, never added
+    ]
+    ds = scored_dataset(rows)
+    default = _reasons(select(ds))
+    assert default["easy-1"] == default["easy-2"] == "trivial"
+    assert default["c-hard-a"] == default["c-hard-b"] == "kept_replacement"  # k = 2 trivial rows
+    assert default["c-hard-bigger-d"] == "language_prior" and default["c-medium"] == "language_prior"
+    assert default["c-flagged"] == "language_prior" and default["none-right"] == "unsolvable"
+    one = _reasons(select(ds, drm_k=1))
+    assert one["c-hard-a"] == "kept_replacement" and one["c-hard-b"] == "language_prior"
+    four = _reasons(select(ds, drm_k=4))
+    assert [k for k, v in four.items() if v == "kept_replacement"] == ["c-hard-b", "c-hard-a", "c-hard-bigger-d",
+                                                                       "c-medium"]
+    many = select(ds, drm_k=100)
+    assert many.report.counts["kept_replacement"] == 4  # only signal-bearing, unflagged rows qualify
+    # Shuffling the rows does not change who is added.
+    shuffled = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))]
+    assert _reasons(select(scored_dataset(shuffled), drm_k=1)) == one
+
+
+def test_every_row_has_exactly_one_reason_and_the_report_adds_up(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [{"rap_id": f"r{i}", "img": int(a), "txt": int(min(b, 5)), "ace": float(c)}
+            for i, (a, b, c) in enumerate(zip(rng.integers(0, 6, 300), rng.integers(0, 6, 300),
+                                              rng.normal(-3, 2, 300)))]
+    rows += [{"rap_id": "bad", "error": "empty answer"}]
+    ds = scored_dataset(rows)
+    for mode in ("paper", "reference"):
+        selection = select(ds, mode=mode)
+        decisions = selection.decisions
+        assert len(decisions) == len(ds) and list(decisions["rap_id"]) == list(ds["rap_id"])
+        assert set(decisions["rap_reason"]) <= set(REASONS)
+        report = selection.report
+        assert sum(report.counts.values()) == report.total == len(ds)
+        assert report.kept == report.counts["kept"] + report.counts["kept_replacement"] == len(selection.dataset)
+        assert all(selection.dataset["rap_keep"]) and report.counts["error"] == 1
+        assert report.fraction == pytest.approx(report.kept / report.total)
+        data = json.loads(json.dumps(report.to_dict()))
+        assert data["counts"] == report.counts and "rap_cde" in data["histograms"]
+        markdown = report.to_markdown()
+        assert f"kept {report.kept:,} of {report.total:,}" in markdown and "| language_prior |" in markdown
+        (plot,) = report.save_plots(tmp_path / mode)
+        assert plot.exists() and plot.stat().st_size > 10_000
+    hist = select(ds).report.histograms["rap_cde"]
+    assert sum(hist["counts"]) == 300
+
+
+def test_reselecting_a_selection_replaces_its_decisions():
+    ds = scored_dataset([{"rap_id": "a", "img": 4, "txt": 0}, {"rap_id": "b", "img": 2, "txt": 2}])
+    first = select(ds)
+    again = select(first.decisions, cde_threshold=-1.0)
+    assert list(again.decisions["rap_keep"]) == [True, True]
+    assert again.decisions.column_names.count("rap_keep") == 1
+
+
+def test_configuration_errors_are_clear():
+    ds = scored_dataset([{"rap_id": "a", "img": 4, "txt": 0}]).remove_columns("rap_ace")
+    with pytest.raises(ValueError, match="use_ace=False"):
+        select(ds)
+    assert select(ds, use_ace=False).report.kept == 1
+    with pytest.raises(ValueError, match="no ACE"):
+        SelectionConfig(mode="reference", use_ace=True)
+    with pytest.raises(ValueError, match="RAPScorer"):
+        select(ds.remove_columns("rap_text_correct"), use_ace=False)
+    assert set(SelectionConfig.help()) >= {"mode", "cde_threshold", "drm_k", "drm_seed"}
+
+
+def test_baselines():
+    rows = [{"rap_id": f"r{i}", "img": i % 6, "txt": 0} for i in range(60)] + [{"rap_id": "bad", "error": "x"}]
+    ds = scored_dataset(rows)
+    random_a, random_b = random_subset(ds, 10, seed=3), random_subset(ds, 10, seed=3)
+    assert random_a.report.kept == 10 and list(random_a.dataset["rap_id"]) == list(random_b.dataset["rap_id"])
+    assert random_subset(ds, fraction=0.5, seed=1).report.counts == {"kept": 30, "not_selected": 31}
+    assert list(random_subset(ds, 10, seed=4).dataset["rap_id"]) != list(random_a.dataset["rap_id"])
+    band = pass_rate_band(ds, low=0.2, high=0.8)
+    reasons = _reasons(band)
+    assert reasons["r1"] == "kept" and reasons["r4"] == "kept"  # acc 0.2 and 0.8 are inside the band
+    assert reasons["r0"] == "unsolvable" and reasons["r5"] == "trivial" and reasons["bad"] == "error"
+    assert band.report.counts["kept"] == 40 and sum(band.report.counts.values()) == 61
+    with pytest.raises(ValueError):
+        random_subset(ds)
