@@ -53,7 +53,14 @@ class RAPConfig:
     )
     adaptive: bool = field(
         default=False,
-        metadata={"help": "Draw rollouts in rounds and stop a row once its decision cannot change (not available yet)."},
+        metadata={"help": "Draw rollouts in rounds and stop a row once its paper-mode selection decision and reason "
+                          "cannot change (lambda_c = adaptive_cde_threshold, lambda_a = ace_threshold)."},
+    )
+    adaptive_cde_threshold: float = field(
+        default=0.5, metadata={"help": "lambda_c of the paper-mode selection that adaptive rollouts keep exact."}
+    )
+    adaptive_round_size: int = field(
+        default=1, metadata={"help": "Rollouts per condition drawn in each adaptive round after the first."}
     )
     ace_layer: int = field(
         default=-1, metadata={"help": "Decoder layer whose self-attention ACE reads; -1 is the final layer (paper)."}
@@ -94,10 +101,9 @@ class RAPConfig:
             raise ValueError(f"backend must be 'transformers' or 'vllm', got {self.backend!r}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
-        if self.adaptive:
-            raise NotImplementedError(
-                "adaptive rollouts are not available yet; leave adaptive=False (all M rollouts are drawn)"
-            )
+        if self.adaptive_round_size < 1:
+            raise ValueError(f"adaptive_round_size must be >= 1, got {self.adaptive_round_size}")
+
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

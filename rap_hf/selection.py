@@ -39,6 +39,7 @@ class Outcomes:
     text_correct: np.ndarray
     text_strict: np.ndarray
     ace: np.ndarray  # log psi, NaN where missing
+    partial: bool = False  # adaptive scoring left some rollouts undrawn (None in the flag lists)
 
     @property
     def size(self) -> int:
@@ -51,7 +52,7 @@ def _list_counts(column, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     column = column.combine_chunks() if hasattr(column, "combine_chunks") else column
     lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False).astype(np.int64)
-    flat = pc.list_flatten(column).to_numpy(zero_copy_only=False).astype(bool)
+    flat = pc.fill_null(pc.list_flatten(column), False).to_numpy(zero_copy_only=False).astype(bool)
     parents = pc.list_parent_indices(column).to_numpy(zero_copy_only=False)
     counts = np.bincount(parents, weights=flat, minlength=n).astype(np.int64)
     return counts, lengths, flat
@@ -94,6 +95,10 @@ def read_outcomes(scored) -> Outcomes:
         parents = np.repeat(np.arange(n), lengths)
         return np.bincount(parents, weights=flat_correct & flat_format, minlength=n).astype(np.int64)
 
+    partial = any(
+        pc.sum(pc.is_null(pc.list_flatten(table.column(name)))).as_py() or 0
+        for name in ("rap_image_correct", "rap_text_correct")
+    )
     if "rap_ace" in table.column_names:
         ace = pc.fill_null(pc.cast(table.column("rap_ace"), "double"), math.nan).to_numpy(zero_copy_only=False)
     else:
@@ -101,7 +106,7 @@ def read_outcomes(scored) -> Outcomes:
     return Outcomes(
         rap_id=rap_id, valid=valid, num_rollouts=num_rollouts,
         image_correct=image_correct, image_strict=strict(image_flat, image_fmt, image_len),
-        text_correct=text_correct, text_strict=strict(text_flat, text_fmt, text_len), ace=ace,
+        text_correct=text_correct, text_strict=strict(text_flat, text_fmt, text_len), ace=ace, partial=partial,
     )
 
 
@@ -159,6 +164,11 @@ def limr_band(acc: np.ndarray, mean: float) -> np.ndarray:
 def _reference(o: Outcomes, config: SelectionConfig) -> tuple[np.ndarray, dict[str, Any]]:
     """The released selection script, exactly (see METHOD.md, reference mode)."""
     m = o.num_rollouts
+    if o.partial:
+        raise ValueError(
+            "these scores come from adaptive rollouts (some rollouts undrawn), which keep paper-mode decisions exact; "
+            "reference mode needs every rollout (its dataset means use all of them). Re-score with adaptive=False."
+        )
     reasons = np.full(o.size, _CODE["error"], dtype=np.int8)
     valid = o.valid
     if m == 0 or not valid.any():

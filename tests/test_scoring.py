@@ -212,8 +212,8 @@ def test_config_validation_and_help():
         RAPConfig(num_rollouts=0)
     with pytest.raises(ValueError, match="ace_rollout"):
         RAPConfig(num_rollouts=2, ace_rollout=2)
-    with pytest.raises(NotImplementedError, match="adaptive"):
-        RAPConfig(adaptive=True)
+    with pytest.raises(ValueError, match="adaptive_round_size"):
+        RAPConfig(adaptive=True, adaptive_round_size=0)
 
 
 def test_vllm_backend_explains_itself_when_missing():

@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from .sampling import SeededSampler
+
 
 @dataclass
 class Prompt:
@@ -83,8 +85,14 @@ class TransformersEngine:
         top_p: float = 1.0,
         max_new_tokens: int = 2048,
         seed: int = 0,
+        sample_seeds: Sequence[Sequence[int]] | None = None,
     ) -> list[list[str]]:
-        """`num_samples` responses for each prompt, as text with special tokens removed."""
+        """`num_samples` responses for each prompt, as text with special tokens removed.
+
+        With `sample_seeds` (one list of `num_samples` seeds per prompt), every response is drawn
+        from its own seeded stream (`SeededSampler`): it does not depend on the batch it is in.
+        Otherwise the batch shares one stream seeded with `seed`.
+        """
         if not prompts:
             return []
         inputs = processor_inputs(self.processor, prompts, self.device)
@@ -96,8 +104,18 @@ class TransformersEngine:
             num_return_sequences=num_samples,
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.model.generation_config.eos_token_id or self.tokenizer.eos_token_id,
+            # Checkpoints ship their own chat defaults (Qwen2.5-VL: repetition_penalty 1.05, top_k 1);
+            # RAP's rollouts are plain sampling at the configured temperature and top-p.
+            repetition_penalty=1.0,
         )
-        if sampling:
+        if sampling and sample_seeds is not None:
+            if len(sample_seeds) != len(prompts) or any(len(s) != num_samples for s in sample_seeds):
+                raise ValueError("sample_seeds needs one list of num_samples seeds per prompt")
+            # generate repeats each prompt num_samples times in a row: seeds in the same order.
+            flat = [s for per_prompt in sample_seeds for s in per_prompt]
+            generation_kwargs.update(temperature=1.0, top_p=1.0, top_k=0,
+                                     logits_processor=[SeededSampler(flat, temperature=temperature, top_p=top_p)])
+        elif sampling:
             generation_kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), torch.inference_mode():

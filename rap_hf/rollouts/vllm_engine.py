@@ -59,17 +59,26 @@ class VLLMEngine:
         top_p: float = 1.0,
         max_new_tokens: int = 2048,
         seed: int = 0,
+        sample_seeds: Sequence[Sequence[int]] | None = None,
     ) -> list[list[str]]:
+        """`num_samples` responses per prompt. With `sample_seeds`, each response is its own request
+        seeded with its seed (prefix caching shares the prompt), so it does not depend on the batch."""
         if not prompts:
             return []
-        params = self._vllm.SamplingParams(
-            n=num_samples, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens, seed=seed
-        )
         requests = []
         for prompt in prompts:
             request = {"prompt": prompt.text}
             if prompt.images:
                 request["multi_modal_data"] = {"image": prompt.images if len(prompt.images) > 1 else prompt.images[0]}
             requests.append(request)
-        outputs = self.llm.generate(requests, params, use_tqdm=False)
-        return [[completion.text for completion in output.outputs] for output in outputs]
+        common = dict(temperature=temperature, top_p=top_p, max_tokens=max_new_tokens)
+        if sample_seeds is None:
+            params = self._vllm.SamplingParams(n=num_samples, seed=seed, **common)
+            outputs = self.llm.generate(requests, params, use_tqdm=False)
+            return [[completion.text for completion in output.outputs] for output in outputs]
+        expanded = [request for request in requests for _ in range(num_samples)]
+        params = [self._vllm.SamplingParams(n=1, seed=s % (1 << 63), **common)
+                  for per_prompt in sample_seeds for s in per_prompt]
+        outputs = self.llm.generate(expanded, params, use_tqdm=False)
+        texts = [output.outputs[0].text for output in outputs]
+        return [texts[i * num_samples : (i + 1) * num_samples] for i in range(len(prompts))]

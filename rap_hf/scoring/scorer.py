@@ -27,7 +27,9 @@ from ..data.images import ImageDecodeError, decode_row_images
 from ..data.schema import parse_choices
 from ..prompts import build_conversation
 from ..rollouts import Prompt, PromptTooLong, make_engine
+from ..rollouts.sampling import sample_seed
 from . import ace as ace_math
+from .adaptive import can_stop
 from .cde import accuracy, verify_rollouts
 from .teacher_forcing import answer_log_probs, teacher_forced_inputs, tokenize_continuation
 
@@ -259,36 +261,77 @@ class _BaseScorer:
         raise NotImplementedError
 
     # ----------------------------------------------------------------- the three parts
-    def _score_cde(self, rows: list[_Row]) -> dict[str, list]:
-        config, n = self.config, len(rows)
-        out = self._empty({**CDE_COLUMNS, **RESPONSE_COLUMNS}, n)
+    def _score_cde(self, rows: list[_Row], ace_out: dict[str, list] | None = None) -> dict[str, list]:
+        """Rollouts with and without the image, verified; all M at once, or in adaptive rounds.
+
+        Rollout j of a row under a condition is drawn from its own seed (`sample_seed`), so it is
+        the same whatever batch or round it is drawn in. With `config.adaptive`, ACE runs after the
+        first round (its rollout is drawn there) and is written into `ace_out`.
+        """
+        config, m = self.config, self.config.num_rollouts
+        out = self._empty({**CDE_COLUMNS, **RESPONSE_COLUMNS}, len(rows))
         index = {id(r): i for i, r in enumerate(rows)}
         for chunk in self._chunks(rows, config.batch_size):
-            seed = _chunk_seed(config.seed, [r.rap_id for r in chunk])
-            sampling = dict(temperature=config.temperature, top_p=config.top_p,
-                            max_new_tokens=config.max_new_tokens, seed=seed)
-            try:
-                with_image = self._engine.generate([r.image_prompt for r in chunk], config.num_rollouts, **sampling)
-                text_only = self._engine.generate([r.text_prompt for r in chunk], config.num_rollouts, **sampling)
-            except Exception as error:
-                for r in chunk:
-                    r.error = f"generation failed: {type(error).__name__}: {error}"
-                continue
-            for r, image_responses, text_responses in zip(chunk, with_image, text_only):
-                i = index[id(r)]
-                image_correct, image_formatted = verify_rollouts(image_responses, r.answer, r.choices)
-                text_correct, text_formatted = verify_rollouts(text_responses, r.answer, r.choices)
-                acc_image, acc_text = accuracy(image_correct), accuracy(text_correct)
-                values = {
-                    "rap_image_correct": image_correct, "rap_text_correct": text_correct,
-                    "rap_image_formatted": image_formatted, "rap_text_formatted": text_formatted,
-                    "rap_acc_image": acc_image, "rap_acc_text": acc_text,
-                    "rap_cde": acc_image - acc_text, "rap_difficulty": 1.0 - acc_image,
-                    "rap_responses_image": image_responses, "rap_responses_text": text_responses,
-                }
-                for name, value in values.items():
-                    out[name][i] = value
+            state = {id(r): {"image": ([], [], []), "text": ([], [], [])} for r in chunk}  # responses, correct, fmt
+            flagged = {id(r): False for r in chunk}
+            live = list(chunk)
+            size = m if not config.adaptive else min(m, max(config.adaptive_round_size, config.ace_rollout + 1))
+            first_round = True
+            while live:
+                drawn = len(state[id(live[0])]["image"][0])  # every live row has drawn the same so far
+                count = min(size, m - drawn)
+                try:
+                    for condition in ("image", "text"):
+                        prompts = [r.image_prompt if condition == "image" else r.text_prompt for r in live]
+                        seeds = [[sample_seed(config.seed, r.rap_id, condition, j) for j in range(drawn, drawn + count)]
+                                 for r in live]
+                        responses = self._engine.generate(
+                            prompts, count, temperature=config.temperature, top_p=config.top_p,
+                            max_new_tokens=config.max_new_tokens, sample_seeds=seeds)
+                        for r, new in zip(live, responses):
+                            correct, formatted = verify_rollouts(new, r.answer, r.choices)
+                            for store, values in zip(state[id(r)][condition], (new, correct, formatted)):
+                                store.extend(values)
+                except Exception as error:
+                    for r in live:
+                        r.error = f"generation failed: {type(error).__name__}: {error}"
+                    break
+                if config.adaptive and first_round and ace_out is not None:
+                    scores = self._score_ace(live, [state[id(r)]["image"][0] for r in live])
+                    for k, r in enumerate(live):
+                        for name, values in scores.items():
+                            ace_out[name][index[id(r)]] = values[k]
+                        flagged[id(r)] = bool(scores["rap_ace_flag"][k])
+                first_round = False
+                size = config.adaptive_round_size
+                live = [r for r in live if r.error is None and not self._finished(state[id(r)], flagged[id(r)])]
+            for r in chunk:
+                if r.error is None:
+                    self._write_cde(out, index[id(r)], state[id(r)])
         return out
+
+    def _finished(self, state, flagged: bool) -> bool:
+        m = self.config.num_rollouts
+        if not self.config.adaptive:
+            return len(state["image"][0]) >= m
+        return can_stop(state["image"][1], state["text"][1], m, self.config.adaptive_cde_threshold, flagged)
+
+    def _write_cde(self, out: dict[str, list], i: int, state) -> None:
+        """One row's CDE columns; undrawn adaptive rollouts are None in the per-rollout lists."""
+        m = self.config.num_rollouts
+        (image_responses, image_correct, image_formatted) = state["image"]
+        (text_responses, text_correct, text_formatted) = state["text"]
+        acc_image, acc_text = accuracy(image_correct), accuracy(text_correct)
+        pad = lambda values: list(values) + [None] * (m - len(values))  # noqa: E731
+        values = {
+            "rap_image_correct": pad(image_correct), "rap_text_correct": pad(text_correct),
+            "rap_image_formatted": pad(image_formatted), "rap_text_formatted": pad(text_formatted),
+            "rap_acc_image": acc_image, "rap_acc_text": acc_text,
+            "rap_cde": acc_image - acc_text, "rap_difficulty": 1.0 - acc_image,
+            "rap_responses_image": pad(image_responses), "rap_responses_text": pad(text_responses),
+        }
+        for name, value in values.items():
+            out[name][i] = value
 
     def _score_ace(self, rows: list[_Row], responses: Sequence[Sequence[str] | None]) -> dict[str, list]:
         """ACE on one image rollout per row, one row per forward pass (bounded memory)."""
@@ -423,21 +466,16 @@ class RAPScorer(_BaseScorer):
         return {**columns, **ERROR_COLUMNS}
 
     def _score(self, rows, batch):
-        out = self._score_cde(rows)
+        adaptive_ace = self._empty(ACE_COLUMNS, len(rows)) if self.config.adaptive and self.config.compute_ace else None
+        out = self._score_cde(rows, ace_out=adaptive_ace)
         if self.config.compute_ace:
-            out.update(self._score_ace(rows, out["rap_responses_image"]))
+            out.update(adaptive_ace if adaptive_ace is not None else self._score_ace(rows, out["rap_responses_image"]))
         if self.config.compute_logit_cde:
             out.update(self._score_logit_cde(rows))
         if not self.config.keep_responses:
             for name in RESPONSE_COLUMNS:
                 out.pop(name)
         return _blank_failed(out, rows)
-
-
-def _chunk_seed(seed: int, rap_ids: Sequence[str]) -> int:
-    """Seed of one generate call, from the config seed and the rows in it (stable across runs)."""
-    digest = hashlib.sha256(json.dumps([seed, list(rap_ids)]).encode()).digest()
-    return int.from_bytes(digest[:4], "little")
 
 
 def _folder_digest(folder: Path) -> str:
