@@ -225,3 +225,14 @@ def test_vllm_backend_explains_itself_when_missing():
         assert "backend='transformers'" in VLLM_MISSING
     else:  # pragma: no cover - only where vLLM is installed
         assert _import_vllm() is not None
+
+
+def test_map_with_two_processes_and_ranks(tiny_vlm_paths):
+    """num_proc=2 pickles the scorer as a light spec; each process loads its own copy."""
+    rows = make_visual_world(20, seed=7)["train"].select(range(6))
+    config = RAPConfig(num_rollouts=2, max_new_tokens=6, compute_ace=False)
+    single = RAPScorer(tiny_vlm_paths["qwen2_vl"], config).map(rows, batch_size=2)
+    double = RAPScorer(tiny_vlm_paths["qwen2_vl"], config).map(rows, batch_size=2, num_proc=2)
+    assert list(double["rap_id"]) == list(rows["rap_id"])
+    assert list(double["rap_responses_image"]) == list(single["rap_responses_image"])
+    assert list(double["rap_logit_cde"]) == pytest.approx(list(single["rap_logit_cde"]), abs=1e-5)

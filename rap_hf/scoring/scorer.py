@@ -12,6 +12,7 @@ gets `rap_error` and None scores; the rest of its batch is scored.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -110,7 +111,11 @@ class _BaseScorer:
         return Features(merged)
 
     def map(self, ds, *, batch_size: int = 16, num_proc: int | None = None, **map_kwargs):
-        """`ds.map` with everything set: batched, features, cache fingerprint, rank, progress text."""
+        """`ds.map` with everything set: batched, features, cache fingerprint, rank, progress text.
+
+        With `num_proc > 1` the worker processes are spawned, not forked: a forked child inherits
+        torch's thread pools (it can hang on CPU) or an initialised CUDA context (it fails on GPU).
+        """
         kwargs = dict(
             batched=True,
             batch_size=batch_size,
@@ -121,7 +126,10 @@ class _BaseScorer:
         if num_proc and num_proc > 1:
             kwargs.update(num_proc=num_proc, with_rank=True)
         kwargs.update(map_kwargs)
-        return ds.map(self, **kwargs)
+        if not kwargs.get("num_proc") or kwargs["num_proc"] <= 1:
+            return ds.map(self, **kwargs)
+        with _spawned_workers():
+            return ds.map(self, **kwargs)
 
     # ----------------------------------------------------------------- identity
     def _model_identity(self) -> str:
@@ -476,6 +484,19 @@ class RAPScorer(_BaseScorer):
             for name in RESPONSE_COLUMNS:
                 out.pop(name)
         return _blank_failed(out, rows)
+
+
+@contextlib.contextmanager
+def _spawned_workers():
+    """Use the "spawn" start method for `datasets`' worker pool within the block."""
+    import multiprocess
+
+    previous = multiprocess.get_start_method(allow_none=True)
+    multiprocess.set_start_method("spawn", force=True)
+    try:
+        yield
+    finally:
+        multiprocess.set_start_method(previous, force=True)
 
 
 def _folder_digest(folder: Path) -> str:
