@@ -13,8 +13,20 @@ from typing import Any, Literal
 from .prompts import FORMAT_PROMPT
 
 
+class _ConfigMethods:
+    """What both configs offer besides their fields."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        """`{field: help text}`, for CLIs and docs."""
+        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+
+
 @dataclass
-class RAPConfig:
+class RAPConfig(_ConfigMethods):
     """Settings of RAP scoring: rollouts (CDE, difficulty), ACE and logit-CDE."""
 
     num_rollouts: int = field(
@@ -105,17 +117,10 @@ class RAPConfig:
             raise ValueError(f"adaptive_round_size must be >= 1, got {self.adaptive_round_size}")
 
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def help(cls) -> dict[str, str]:
-        """`{field: help text}`, for CLIs and docs."""
-        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
 
 
 @dataclass
-class SelectionConfig:
+class SelectionConfig(_ConfigMethods):
     """Settings of `rap_hf.select`: CDE -> ACE -> DRM, in the paper's or the released code's mode."""
 
     mode: Literal["paper", "reference"] = field(
@@ -171,9 +176,3 @@ class SelectionConfig:
         if self.ace_threshold <= 0:
             raise ValueError(f"ace_threshold must be > 0 (it is compared in the log domain), got {self.ace_threshold}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def help(cls) -> dict[str, str]:
-        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}

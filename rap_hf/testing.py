@@ -228,50 +228,46 @@ def _qwen_processor(processor_cls, tokenizer, size: TinyVLMSize):
     )
 
 
-def _build_qwen2_5_vl(size: TinyVLMSize, seed: int):
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
-
+def _build_qwen_family(size: TinyVLMSize, seed: int, config_cls, model_cls, processor_cls, vision: dict):
+    """A Qwen-VL model of one generation: its own vision tower settings, shared tokenizer and text sizes."""
     tokenizer = _build_qwen_tokenizer(size, seed)
-    config = Qwen2_5_VLConfig(
+    config = config_cls(
         text_config=_qwen_text_config(size, tokenizer, len(tokenizer)),
-        vision_config=dict(
-            depth=size.vision_layers,
-            hidden_size=size.vision_hidden,
-            intermediate_size=size.vision_intermediate,
-            num_heads=size.vision_heads,
-            out_hidden_size=size.text_hidden,
-            patch_size=14,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-            window_size=112,
-            fullatt_block_indexes=[size.vision_layers - 1],
-        ),
+        # 14-pixel patches, merged 2 x 2 into one token, 2 frames per temporal patch: as released.
+        vision_config={**vision, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2},
         tie_word_embeddings=True,
         **_qwen_ids(tokenizer),
     )
-    return Qwen2_5_VLForConditionalGeneration(config), _qwen_processor(Qwen2_5_VLProcessor, tokenizer, size)
+    return model_cls(config), _qwen_processor(processor_cls, tokenizer, size)
+
+
+def _build_qwen2_5_vl(size: TinyVLMSize, seed: int):
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
+
+    vision = dict(
+        depth=size.vision_layers,
+        hidden_size=size.vision_hidden,
+        intermediate_size=size.vision_intermediate,
+        num_heads=size.vision_heads,
+        out_hidden_size=size.text_hidden,
+        window_size=112,
+        fullatt_block_indexes=[size.vision_layers - 1],
+    )
+    return _build_qwen_family(size, seed, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration,
+                              Qwen2_5_VLProcessor, vision)
 
 
 def _build_qwen2_vl(size: TinyVLMSize, seed: int):
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
 
-    tokenizer = _build_qwen_tokenizer(size, seed)
-    config = Qwen2VLConfig(
-        text_config=_qwen_text_config(size, tokenizer, len(tokenizer)),
-        vision_config=dict(
-            depth=size.vision_layers,
-            embed_dim=size.vision_hidden,
-            hidden_size=size.text_hidden,
-            mlp_ratio=max(1, size.vision_intermediate // size.vision_hidden),
-            num_heads=size.vision_heads,
-            patch_size=14,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-        ),
-        tie_word_embeddings=True,
-        **_qwen_ids(tokenizer),
+    vision = dict(
+        depth=size.vision_layers,
+        embed_dim=size.vision_hidden,
+        hidden_size=size.text_hidden,
+        mlp_ratio=max(1, size.vision_intermediate // size.vision_hidden),
+        num_heads=size.vision_heads,
     )
-    return Qwen2VLForConditionalGeneration(config), _qwen_processor(Qwen2VLProcessor, tokenizer, size)
+    return _build_qwen_family(size, seed, Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor, vision)
 
 
 def _build_llava(size: TinyVLMSize, seed: int):
