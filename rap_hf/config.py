@@ -97,6 +97,11 @@ class RAPConfig(_ConfigMethods):
     compute_logit_cde: bool = field(
         default=True, metadata={"help": "Run logit-CDE (two teacher-forced forward passes per row, no sampling)."}
     )
+    logit_cde_target: str = field(
+        default="\\boxed{{answer}}",
+        metadata={"help": "What logit-CDE teacher-forces after the prompt; {answer} is replaced by the reference "
+                          "answer, whose tokens are scored. Default: the boxed answer the format prompt asks for."},
+    )
 
     def __post_init__(self) -> None:
         if self.num_rollouts < 1:
@@ -113,6 +118,8 @@ class RAPConfig(_ConfigMethods):
             raise ValueError(f"backend must be 'transformers' or 'vllm', got {self.backend!r}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+        if "{answer}" not in self.logit_cde_target:
+            raise ValueError("logit_cde_target must contain {answer}")
         if self.adaptive_round_size < 1:
             raise ValueError(f"adaptive_round_size must be >= 1, got {self.adaptive_round_size}")
 

@@ -186,3 +186,10 @@ def test_helpers():
     ref = {"bytes": png_bytes(), "path": None}
     assert content_hash("q", "a", [ref]) == content_hash("q", "a", [dict(ref)])
     assert content_hash("q", "a", [ref]) != content_hash("q", "b", [ref])
+
+
+def test_an_unreadable_row_is_named():
+    ds = Dataset.from_dict({"id": [1, 2], "message": ['[{"role": "user", "content": "What?"}]', "{not json"],
+                            "answer": ["1", "2"]})
+    with pytest.raises(ValueError, match="row 1 cannot be read"):
+        to_rap_format(ds)

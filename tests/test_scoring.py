@@ -236,3 +236,26 @@ def test_map_with_two_processes_and_ranks(tiny_vlm_paths):
     assert list(double["rap_id"]) == list(rows["rap_id"])
     assert list(double["rap_responses_image"]) == list(single["rap_responses_image"])
     assert list(double["rap_logit_cde"]) == pytest.approx(list(single["rap_logit_cde"]), abs=1e-5)
+
+
+def test_rescoring_starts_afresh_but_ace_keeps_a_cde_error(tiny_vlm_paths, rows):
+    config = RAPConfig(**FAST)
+    stale = rows.add_column("rap_error", ["stale error"] + [None] * (len(rows) - 1))
+    rescored = CDEScorer(tiny_vlm_paths["qwen2_vl"], config).map(stale)
+    assert rescored["rap_error"][0] is None  # a new pass does not inherit an old verdict
+    broken = rescored.map(lambda row, i: {"rap_error": "generation failed: out of memory" if i == 1 else None},
+                          with_indices=True)
+    ace = ACEScorer(tiny_vlm_paths["qwen2_vl"], config).map(broken)
+    assert ace["rap_error"][1] == "generation failed: out of memory" and ace["rap_ace"][1] is None
+    assert ace["rap_ace"][0] is not None
+
+
+def test_logit_cde_target_is_configurable(tiny_vlm_paths):
+    rows = make_visual_world(20, seed=5)["train"].select(range(3))
+    boxed = LogitCDEScorer(tiny_vlm_paths["llava"], RAPConfig()).map(rows)
+    thinking = LogitCDEScorer(tiny_vlm_paths["llava"],
+                              RAPConfig(logit_cde_target="<think> I look. </think> \\boxed{{answer}}")).map(rows)
+    assert all(math.isfinite(v) for v in thinking["rap_logit_cde"])
+    assert list(thinking["rap_logit_cde"]) != list(boxed["rap_logit_cde"])
+    with pytest.raises(ValueError, match="{answer}"):
+        RAPConfig(logit_cde_target="\\boxed{}")

@@ -90,8 +90,8 @@ def to_trl(
 
     ds = ds.map(add_prompt, batched=True, desc="to_trl")
     ds = ds.cast_column("images", List(Image()))
-    return ds.select_columns(["prompt", "images", "answer", *[c for c in ds.column_names if c not in
-                                                              ("prompt", "images", "answer")]])
+    first = ["prompt", "images", "answer"]
+    return ds.select_columns(first + [c for c in ds.column_names if c not in first])
 
 
 def _embedded(refs) -> list[dict]:

@@ -320,36 +320,46 @@ def to_rap_format(
     # when the conversion left every value unchanged).
     shadowed = [c for c in ("rap_id", "question", "answer") if c in columns]
 
-    def convert(batch: dict[str, list]) -> dict[str, list]:
-        n = len(next(iter(batch.values())))
+    def convert(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
         out: dict[str, list] = {k: [] for k in produced}
         for name in shadowed:
             out[f"source_{name}"] = list(batch[name])
-        for i in range(n):
-            row_images: list[Any] = []
-            if messages_col is not None:
-                text, message_images = _messages_question(batch[messages_col][i])
-                row_images.extend(message_images)
-            else:
-                text = batch[question_col][i] or ""
-            text = _without_format_prompt(str(text))
-            if image_col is not None:
-                value = batch[image_col][i]
-                source_images = value if isinstance(value, (list, tuple)) else [value]
-                # Prefer the image column; messages may carry only placeholder references.
-                if any(v is not None for v in source_images):
-                    row_images = list(source_images)
-            refs = [r for r in (to_image_ref(v, image_root) for v in row_images) if r is not None]
-            row_choices = parse_choices(batch[choices_col][i]) if choices_col else None
-            q = render_question(str(text), row_choices)
-            a = canonical_answer(_value(batch, answer_col, i), row_choices)
-            source_id = _value(batch, id_col, i) if id_col else None
-            rid = str(source_id) if source_id not in (None, "") else content_hash(q, a, refs)
+        for i, index in enumerate(indices):
+            try:
+                rid, q, a, refs = convert_row(batch, i)
+            except Exception as error:  # name the row: a bad one must not be a mystery in a million
+                raise ValueError(
+                    f"to_rap_format: row {index} cannot be read ({type(error).__name__}: {error}). "
+                    "Fix or drop it (e.g. ds.filter(...)) and convert again."
+                ) from error
             out["rap_id"].append(rid)
             out["question"].append(q)
             out["answer"].append(a)
             out["images"].append(refs)
         return out
+
+    def convert_row(batch: dict[str, list], i: int) -> tuple[str, str, str, list[ImageRef]]:
+        """(rap_id, question, answer, image references) of row i of a batch."""
+        row_images: list[Any] = []
+        if messages_col is not None:
+            text, message_images = _messages_question(batch[messages_col][i])
+            row_images.extend(message_images)
+        else:
+            text = batch[question_col][i] or ""
+        text = _without_format_prompt(str(text))
+        if image_col is not None:
+            value = batch[image_col][i]
+            source_images = value if isinstance(value, (list, tuple)) else [value]
+            # Prefer the image column; messages may carry only placeholder references.
+            if any(v is not None for v in source_images):
+                row_images = list(source_images)
+        refs = [r for r in (to_image_ref(v, image_root) for v in row_images) if r is not None]
+        row_choices = parse_choices(batch[choices_col][i]) if choices_col else None
+        q = render_question(str(text), row_choices)
+        a = canonical_answer(_value(batch, answer_col, i), row_choices)
+        source_id = _value(batch, id_col, i) if id_col else None
+        rid = str(source_id) if source_id not in (None, "") else content_hash(q, a, refs)
+        return rid, q, a, refs
 
     from datasets import Features, Value
 
@@ -362,6 +372,7 @@ def to_rap_format(
     converted = ds.map(
         convert,
         batched=True,
+        with_indices=True,
         features=Features(features),
         remove_columns=remove,
         num_proc=num_proc,

@@ -67,15 +67,6 @@ class TransformersEngine:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def check_length(self, prompt: Prompt) -> int:
-        """Token count of one prompt; raises `PromptTooLong` when it leaves no room to answer."""
-        inputs = processor_inputs(self.processor, [prompt], "cpu")
-        length = int(inputs["input_ids"].shape[1])
-        limit = max_positions(self.model)
-        if limit is not None and length >= limit:
-            raise PromptTooLong(f"the prompt has {length} tokens; the model allows {limit} positions")
-        return length
-
     def generate(
         self,
         prompts: Sequence[Prompt],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .transformers_engine import Prompt, PromptTooLong
+from .transformers_engine import Prompt
 
 VLLM_MISSING = (
     "The vllm backend needs vLLM, which is not installed. Install it with `pip install \"rap-hf[vllm]\"` "
@@ -41,14 +41,6 @@ class VLLMEngine:
         if self._llm is None:
             self._llm = self._vllm.LLM(model=self.model_ref, **self.llm_kwargs)
         return self._llm
-
-    def check_length(self, prompt: Prompt) -> int:
-        tokenizer = getattr(self.processor, "tokenizer", self.processor)
-        length = len(tokenizer(prompt.text, add_special_tokens=False)["input_ids"])
-        limit = self.llm.llm_engine.model_config.max_model_len
-        if length >= limit:
-            raise PromptTooLong(f"the prompt has {length} tokens; the model allows {limit} positions")
-        return length
 
     def generate(
         self,

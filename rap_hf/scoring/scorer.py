@@ -45,8 +45,6 @@ RESPONSE_COLUMNS = {"rap_responses_image": [_STRING], "rap_responses_text": [_ST
 ACE_COLUMNS = {"rap_ace": _FLOAT, "rap_ace_flag": _BOOL, "rap_ace_column": _INT}
 LOGIT_COLUMNS = {"rap_logit_cde": _FLOAT}
 ERROR_COLUMNS = {"rap_error": _STRING}
-# What logit-CDE teacher-forces after the prompt: the answer as the format prompt asks for it.
-LOGIT_TARGET = "\\boxed{{{answer}}}"
 
 
 def _feature(spec):
@@ -73,6 +71,8 @@ class _BaseScorer:
     """Shared machinery: model handling, row preparation, features, fingerprint, pickling."""
 
     needs_rollouts = False
+    # ACE continues a CDE pass: rows that pass failed keep their error. The others start afresh.
+    inherits_errors = False
 
     def __init__(self, model, config: RAPConfig | None = None, processor=None):
         self.config = config or RAPConfig()
@@ -211,7 +211,8 @@ class _BaseScorer:
         from ..rollouts.transformers_engine import max_positions, processor_inputs
 
         n = len(batch["rap_id"])
-        previous_errors = batch.get("rap_error") or [None] * n
+        previous_errors = batch.get("rap_error") if self.inherits_errors else None
+        previous_errors = previous_errors or [None] * n
         choices_column = batch.get("choices")
         rows = []
         for i in range(n):
@@ -381,8 +382,9 @@ class _BaseScorer:
         for chunk in self._chunks(rows, self.config.batch_size):
             continuations, scored = [], []
             for r in chunk:
-                target = LOGIT_TARGET.format(answer=r.answer)
-                begin = target.index(r.answer)
+                prefix, _, _ = self.config.logit_cde_target.partition("{answer}")
+                target = self.config.logit_cde_target.replace("{answer}", r.answer)
+                begin = len(prefix)
                 continuation = tokenize_continuation(tokenizer, target)
                 # The tokens that carry the answer's characters (a token may also hold the brace).
                 scored.append([k for k, (a, b) in enumerate(continuation.offsets)
@@ -425,6 +427,8 @@ class CDEScorer(_BaseScorer):
 
 class ACEScorer(_BaseScorer):
     """ACE on responses already in the batch (`rap_responses_image`, from a CDE pass or given)."""
+
+    inherits_errors = True
 
     def __init__(self, model, config: RAPConfig | None = None, processor=None,
                  responses_column: str = "rap_responses_image"):

@@ -1,0 +1,137 @@
+"""Warm up a tiny VLM on the embedded visual world, so it can serve as a RAP scorer offline.
+
+A random-weight model solves nothing, so every row would look unsolvable. Supervised fine-tuning on
+the world's train split teaches a small Qwen2.5-VL-architecture model to answer in the paper's format
+(`<think> ... </think> \\boxed{...}`): colours from the picture, counts (the slow skill), answers the
+question gives away, and guesses where nothing decides. A share of the examples is text-only, with a
+guess of the right kind as the target where the answer is only in the picture, so that without the
+image the model guesses at chance in the right format, which is what CDE measures.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .data.images import decode_row_images
+from .data.synthetic import COLOURS, MAX_COUNT
+from .prompts import build_conversation
+
+GUESSES = {"colour": list(COLOURS), "count": [str(n) for n in range(1, MAX_COUNT + 1)]}
+
+
+def target_response(task: str, answer: str, with_image: bool, rng: random.Random) -> str:
+    """The response the model is taught for one row and condition."""
+    if task in ("colour", "count") and not with_image:
+        guess = rng.choice(GUESSES[task])
+        return f"<think> I cannot see the picture, so I guess. </think> \\boxed{{{guess}}}"
+    if task == "colour":
+        return f"<think> The shape in the picture is {answer}. </think> \\boxed{{{answer}}}"
+    if task == "count":
+        return f"<think> I count the shapes: {answer}. </think> \\boxed{{{answer}}}"
+    if task in ("leaked_colour", "leaked_count"):
+        return f"<think> The question already says it: {answer}. </think> \\boxed{{{answer}}}"
+    return f"<think> Nothing here decides it, so I guess. </think> \\boxed{{{rng.choice(GUESSES['colour'])}}}"
+
+
+def warm_up(
+    model_path: str | Path,
+    output_dir: str | Path,
+    train,
+    *,
+    steps: int = 1000,
+    batch_size: int = 64,
+    learning_rate: float = 3e-3,
+    text_only_share: float = 0.3,
+    seed: int = 0,
+    show_progress: bool = True,
+) -> Path:
+    """Fine-tune the model at `model_path` on world rows `train` (with `rap_task`) and save it.
+
+    Returns `output_dir`, a folder `AutoModelForImageTextToText` and `AutoProcessor` load.
+    """
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    if "rap_task" not in train.column_names:
+        raise ValueError("warm_up trains on the embedded visual world: rows need the rap_task column")
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    model = AutoModelForImageTextToText.from_pretrained(str(model_path), dtype=torch.float32)
+    processor = AutoProcessor.from_pretrained(str(model_path))
+    tokenizer = processor.tokenizer
+    eos = tokenizer.eos_token
+    examples = [
+        (row["question"], row["answer"], row["rap_task"], decode_row_images(row["images"], row["rap_id"]))
+        for row in train
+    ]
+    # Encode every prompt once, in both conditions (the images are processed here, not per step).
+    encoded = []
+    for question, answer, task, images in tqdm(examples, desc="Encoding prompts", disable=not show_progress):
+        per_condition = {}
+        for flag in (True, False):
+            messages = build_conversation(question, len(images), with_images=flag)
+            text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            per_condition[flag] = processor(text=[text], images=[images] if flag else None, return_tensors="pt")
+        encoded.append((answer, task, per_condition))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * step / steps)))
+    model.train()
+    progress = tqdm(range(steps), desc="Warming up the scorer", disable=not show_progress)
+    for _ in progress:
+        picks = [encoded[rng.randrange(len(encoded))] for _ in range(batch_size)]
+        with_image = [rng.random() >= text_only_share for _ in picks]
+        targets = [target_response(task, answer, flag, rng) + eos for (answer, task, _), flag in zip(picks, with_image)]
+        target_ids = tokenizer(targets, add_special_tokens=False)["input_ids"]
+        inputs, labels = _collate([enc[flag] for (_, _, enc), flag in zip(picks, with_image)], target_ids, pad_id)
+        output = model(**inputs, labels=labels)
+        output.loss.backward()
+        loss = output.loss.item()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        progress.set_postfix(loss=f"{loss:.3f}")
+    model.eval()
+    output_dir = Path(output_dir)
+    model.save_pretrained(output_dir)
+    processor.save_pretrained(output_dir)
+    return output_dir
+
+
+def _collate(encoded: list[dict], target_ids: list[list[int]], pad_id: int) -> tuple[dict, torch.Tensor]:
+    """Left-padded prompt + target batch from per-example processor outputs, with target-only labels.
+
+    Per-token tensors ([1, T]: input_ids, attention_mask, mm_token_type_ids, ...) are padded on the
+    left; the others (pixel_values, image_grid_thw, ...) are concatenated along their first dimension
+    over the rows that have them, which is how Qwen-VL and LLaVA processors batch images (a text-only
+    row simply contributes no image).
+    """
+    lengths = [e["input_ids"].shape[1] + len(t) for e, t in zip(encoded, target_ids)]
+    total = max(lengths)
+    token_keys = ["input_ids", "attention_mask"] + sorted(
+        {k for e in encoded for k, v in e.items() if k not in ("input_ids", "attention_mask") and torch.is_tensor(v)
+         and v.dim() == 2 and v.shape == e["input_ids"].shape})
+    dtypes = {k: next(e[k].dtype for e in encoded if k in e) for k in token_keys}
+    batch = {k: torch.full((len(encoded), total), pad_id if k == "input_ids" else 0, dtype=dtypes[k])
+             for k in token_keys}
+    labels = torch.full((len(encoded), total), -100, dtype=torch.long)
+    for row, (e, target, length) in enumerate(zip(encoded, target_ids, lengths)):
+        start = total - length
+        prompt_len = e["input_ids"].shape[1]
+        for key in token_keys:
+            if key in e:
+                batch[key][row, start : start + prompt_len] = e[key][0]
+        target_tensor = torch.tensor(target, dtype=torch.long)
+        batch["input_ids"][row, start + prompt_len :] = target_tensor
+        if "attention_mask" in batch:
+            batch["attention_mask"][row, start + prompt_len :] = 1
+        labels[row, start + prompt_len :] = target_tensor
+    for key in {k for e in encoded for k, v in e.items() if torch.is_tensor(v)} - set(token_keys):
+        batch[key] = torch.cat([e[key] for e in encoded if key in e], dim=0)
+    return batch, labels

@@ -1,0 +1,68 @@
+"""Warm-up: a short fine-tune on the visual world makes the scorer answer in the paper's format."""
+
+import random
+
+import torch
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+from rap_hf.data.images import decode_row_images
+from rap_hf.data.synthetic import make_visual_world
+from rap_hf.prompts import build_conversation
+from rap_hf.rollouts import Prompt
+from rap_hf.scoring.teacher_forcing import answer_log_probs, tokenize_continuation
+from rap_hf.testing import build_tiny_vlm
+from rap_hf.verify import extract_answer, is_formatted
+from rap_hf.warmup import _collate, target_response, warm_up
+
+
+def _target_log_prob(path, rows):
+    """Mean log-probability of the taught image-condition responses of some rows."""
+    model = AutoModelForImageTextToText.from_pretrained(path).eval()
+    processor = AutoProcessor.from_pretrained(path)
+    prompts, continuations, scored = [], [], []
+    rng = random.Random(0)
+    for row in rows:
+        images = decode_row_images(row["images"])
+        text = processor.apply_chat_template(build_conversation(row["question"], 1), add_generation_prompt=True,
+                                             tokenize=False)
+        prompts.append(Prompt(text, images))
+        continuation = tokenize_continuation(processor.tokenizer, target_response(row["rap_task"], row["answer"],
+                                                                                  True, rng))
+        continuations.append(continuation)
+        scored.append(list(range(len(continuation.ids))))
+    return sum(answer_log_probs(model, processor, prompts, continuations, scored, "cpu")) / len(rows)
+
+
+def test_targets_are_formatted_and_answer_right():
+    rng = random.Random(0)
+    for task, answer in (("colour", "red"), ("count", "3"), ("leaked_colour", "blue"), ("unsolvable", "green")):
+        for with_image in (True, False):
+            response = target_response(task, answer, with_image, rng)
+            assert is_formatted(response)
+            if task != "unsolvable" and (with_image or task.startswith("leaked")):
+                assert extract_answer(response) == answer
+
+
+def test_collate_mixes_image_and_text_only_rows(tiny_vlm_paths):
+    processor = AutoProcessor.from_pretrained(tiny_vlm_paths["qwen2_5_vl"])
+    world = make_visual_world(10, seed=0)["train"]
+    image = decode_row_images(world[0]["images"])
+    with_image = processor(text=[processor.apply_chat_template(build_conversation("Q?", 1), add_generation_prompt=True,
+                                                               tokenize=False)], images=[image], return_tensors="pt")
+    text_only = processor(text=["<|im_start|>user\nQ?<|im_end|>\n<|im_start|>assistant\n"], return_tensors="pt")
+    batch, labels = _collate([with_image, text_only], [[5, 6, 7], [8]], processor.tokenizer.pad_token_id)
+    assert batch["input_ids"].shape[0] == 2 and batch["pixel_values"].shape == with_image["pixel_values"].shape
+    assert labels[0, -3:].tolist() == [5, 6, 7] and labels[1, -1].item() == 8
+    assert (labels[1, :-1] == -100).all() and batch["attention_mask"][1, 0] == 0  # left padded
+    model = AutoModelForImageTextToText.from_pretrained(tiny_vlm_paths["qwen2_5_vl"])
+    assert torch.isfinite(model(**batch, labels=labels).loss)
+
+
+def test_short_warm_up_teaches_the_responses(tmp_path):
+    base = build_tiny_vlm("qwen2_5_vl", tmp_path / "base", seed=0, image_size=84)
+    world = make_visual_world(120, seed=1)
+    before = _target_log_prob(base, world["test"].select(range(6)))
+    warm = warm_up(base, tmp_path / "warm", world["train"], steps=40, batch_size=16, learning_rate=5e-3,
+                   show_progress=False)
+    after = _target_log_prob(warm, world["test"].select(range(6)))
+    assert after > before + 1.0, (before, after)
