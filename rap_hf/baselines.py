@@ -44,6 +44,8 @@ def pass_rate_band(scored, low: float = 0.2, high: float = 0.8) -> Selection:
     if not 0 <= low <= high <= 1:
         raise ValueError(f"need 0 <= low <= high <= 1, got low={low}, high={high}")
     outcomes = read_outcomes(scored)
+    if outcomes.partial:
+        raise ValueError("pass_rate_band needs every rollout; these scores come from adaptive rollouts")
     m = outcomes.num_rollouts
     codes = np.full(outcomes.size, _CODE["error"], dtype=np.int8)
     if m:

@@ -68,7 +68,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from .data import exporters
     from .data.io import load_rows
 
-    ds = load_rows(args.dataset, args.split)
+    ds = load_rows(args.dataset, args.split, single=True)
     if args.to == "trl":
         out = exporters.to_trl(ds, on_error=args.on_error)
         out.save_to_disk(args.out)
@@ -103,7 +103,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from .scoring import RAPScorer
 
     config = RAPConfig(**_config_values(args, RAPConfig))
-    ds = load_rows(args.dataset, args.split)
+    ds = load_rows(args.dataset, args.split, single=True)
     if not all(c in ds.column_names for c in CANONICAL_COLUMNS):
         print(f"Converting {args.dataset} to canonical RAP rows (preset auto)")
         ds = to_rap_format(ds)
@@ -158,14 +158,12 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
 
 
 def _cmd_select(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from .config import SelectionConfig
     from .data.io import load_rows
     from .selection import select
 
     config = SelectionConfig(**_config_values(args, SelectionConfig))
-    selection = select(load_rows(args.input, args.split), config)
+    selection = select(load_rows(args.input, args.split, single=True), config)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     selection.dataset.save_to_disk(str(out / "dataset"))

@@ -118,6 +118,12 @@ class RAPConfig(_ConfigMethods):
             raise ValueError(f"backend must be 'transformers' or 'vllm', got {self.backend!r}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+        if self.temperature <= 0 and self.num_rollouts > 1:
+            raise ValueError("temperature must be > 0: greedy decoding cannot give M different rollouts")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.ace_threshold <= 0:
+            raise ValueError(f"ace_threshold must be > 0 (it is compared in the log domain), got {self.ace_threshold}")
         if "{answer}" not in self.logit_cde_target:
             raise ValueError("logit_cde_target must contain {answer}")
         if self.adaptive_round_size < 1:

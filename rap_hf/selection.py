@@ -84,7 +84,9 @@ def read_outcomes(scored) -> Outcomes:
         raise ValueError("rap_*_correct and rap_*_formatted lists differ in length; the scores are inconsistent")
     sizes = set(np.unique(image_len[valid]).tolist()) | set(np.unique(text_len[valid]).tolist())
     if len(sizes) > 1:
-        odd = int(np.flatnonzero(valid & (image_len != image_len[valid][0]))[0]) if valid.any() else 0
+        first = image_len[valid][0]
+        mismatched = np.flatnonzero(valid & ((image_len != first) | (text_len != first)))
+        odd = int(mismatched[0]) if len(mismatched) else 0
         raise ValueError(
             f"rows were scored with different numbers of rollouts ({sorted(sizes)}), e.g. row {rap_id[odd]!r}; "
             "select needs the same M for every row. Re-score with one RAPConfig."
@@ -124,6 +126,11 @@ def _paper(o: Outcomes, config: SelectionConfig, has_ace: bool) -> tuple[np.ndar
     cde = (o.image_correct - o.text_correct) / m
     valid = o.valid
     cde_pass = valid & (cde > config.cde_threshold)
+    if o.partial and has_ace and not config.use_ace:
+        raise ValueError(
+            "these adaptive scores stopped rows using ACE; selecting them with use_ace=False would not match the "
+            "full draw. Select with use_ace=True (and the same thresholds), or re-score with adaptive=False."
+        )
     if config.use_ace:
         if not has_ace:
             raise ValueError("use_ace=True but the rows have no rap_ace column: score with ACE (RAPScorer "
@@ -364,6 +371,8 @@ def select(scored, config: SelectionConfig | None = None, **overrides) -> Select
     Returns:
         A `Selection` with the kept rows, every row's decision and reason, and the report.
     """
+    if config is not None and "mode" in overrides and "use_ace" not in overrides:
+        overrides["use_ace"] = None  # re-derive the mode's default instead of keeping the old mode's
     config = dataclasses.replace(config, **overrides) if config is not None else SelectionConfig(**overrides)
     outcomes = read_outcomes(scored)
     if config.mode == "paper":

@@ -23,7 +23,7 @@ _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 # normalisation around `<`, `>` and `/` that it does.
 _FORMAT = re.compile(r"<think>.*</think>.*\\boxed\{.*\}.*", re.DOTALL)
 _WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mathbf|operatorname)\s*\{([^{}]*)\}")
-_WORDS = re.compile(r"^[a-z][a-z \-']*$")
+_WORDS = re.compile(r"^[a-z][a-z ']*$")  # words and spaces only: "x - y" is mathematics
 _LETTER = re.compile(r"^\(?([A-Za-z])\)?(?:[.:)]\s*.*)?$", re.DOTALL)
 
 

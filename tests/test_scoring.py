@@ -214,6 +214,12 @@ def test_config_validation_and_help():
         RAPConfig(num_rollouts=2, ace_rollout=2)
     with pytest.raises(ValueError, match="adaptive_round_size"):
         RAPConfig(adaptive=True, adaptive_round_size=0)
+    with pytest.raises(ValueError, match="greedy"):
+        RAPConfig(temperature=0.0)
+    with pytest.raises(ValueError, match="top_p"):
+        RAPConfig(top_p=0.0)
+    with pytest.raises(ValueError, match="ace_threshold"):
+        RAPConfig(ace_threshold=0.0)
 
 
 def test_vllm_backend_explains_itself_when_missing():
@@ -259,3 +265,29 @@ def test_logit_cde_target_is_configurable(tiny_vlm_paths):
     assert list(thinking["rap_logit_cde"]) != list(boxed["rap_logit_cde"])
     with pytest.raises(ValueError, match="{answer}"):
         RAPConfig(logit_cde_target="\\boxed{}")
+
+
+def test_choices_from_another_column_reach_the_verifier(tiny_vlm_paths):
+    from datasets import Features, List, Value
+
+    from rap_hf import to_rap_format
+
+    world = make_visual_world(10, seed=3)["train"].select(range(2))
+    features = Features({"q": Value("string"), "gt": Value("string"), "opts": List(Value("string")),
+                         "pic": world.features["images"]})
+    ds = Dataset.from_dict({"q": ["Which colour?"] * 2, "gt": ["blue", "red"], "opts": [["red", "blue"]] * 2,
+                            "pic": list(world["images"])}, features=features)
+    rows = to_rap_format(ds, question="q", answer="gt", images="pic", choices="opts")
+    assert list(rows["choices"]) == [["red", "blue"]] * 2 and list(rows["answer"]) == ["B", "A"]
+    scorer = RAPScorer(tiny_vlm_paths["qwen2_vl"], RAPConfig(**FAST))
+    scorer._load()
+    # The scorer hands these options to the verifier, so "\\boxed{blue}" counts for answer B.
+    assert [r.choices for r in scorer._prepare(rows[:2])] == [["red", "blue"]] * 2
+
+
+def test_rescoring_drops_columns_the_new_run_does_not_write(tiny_vlm_paths, rows):
+    path = tiny_vlm_paths["qwen2_vl"]
+    first = RAPScorer(path, RAPConfig(**FAST)).map(rows)
+    second = RAPScorer(path, RAPConfig(**FAST, compute_ace=False, keep_responses=False)).map(first)
+    assert "rap_ace" not in second.column_names and "rap_responses_image" not in second.column_names
+    assert "rap_logit_cde" in second.column_names

@@ -201,3 +201,21 @@ def test_baselines():
     assert band.report.counts["kept"] == 40 and sum(band.report.counts.values()) == 61
     with pytest.raises(ValueError):
         random_subset(ds)
+
+
+def test_overriding_the_mode_of_a_config_rederives_use_ace():
+    ds = scored_dataset([{"rap_id": "a", "img": 4, "txt": 0}, {"rap_id": "b", "img": 1, "txt": 0}])
+    assert select(ds, SelectionConfig(), mode="reference").config.use_ace is False
+    assert select(ds, SelectionConfig(mode="reference"), mode="paper").config.use_ace is True
+
+
+def test_mismatched_rollout_counts_are_explained():
+    from datasets import Dataset
+
+    from selection_helpers import SCORED_FEATURES
+
+    ds = Dataset.from_dict({"rap_id": ["a"], "rap_image_correct": [[True] * 5], "rap_text_correct": [[True] * 4],
+                            "rap_image_formatted": [[True] * 5], "rap_text_formatted": [[True] * 4],
+                            "rap_ace": [0.0], "rap_error": [None]}, features=SCORED_FEATURES)
+    with pytest.raises(ValueError, match="different numbers of rollouts"):
+        select(ds)

@@ -105,3 +105,8 @@ def test_safe_off_the_main_thread():
 def test_docstring_examples():
     failures, tried = doctest.testmod(verify_module)
     assert tried >= 1 and failures == 0
+
+
+def test_expressions_with_minus_are_mathematics_not_words():
+    assert is_correct("\\boxed{-y + x}", "x - y")
+    assert not is_correct("\\boxed{y - x}", "x - y")

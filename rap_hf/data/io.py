@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 
 
-def load_rows(ref: str, split: str | None = None):
+def load_rows(ref: str, split: str | None = None, *, single: bool = False):
     """Load `ref` as a `Dataset` (or `DatasetDict` when `split` is None and there are several).
 
     `ref` may be a folder written by `save_to_disk`, a local Parquet/JSON(L)/CSV file, or anything
-    `datasets.load_dataset` accepts (a Hub id, a folder of data files).
+    `datasets.load_dataset` accepts (a Hub id, a folder of data files). With `single=True`, a
+    dataset of several splits and no `split` is an error that lists the splits.
     """
     from datasets import DatasetDict, load_dataset, load_from_disk
 
@@ -32,6 +33,8 @@ def load_rows(ref: str, split: str | None = None):
             return loaded[split]
         if len(loaded) == 1:
             return next(iter(loaded.values()))
+        if single:
+            raise ValueError(f"{ref!r} has several splits ({', '.join(loaded)}); choose one with --split")
     elif split is not None and split != "train":
         raise ValueError(f"{ref!r} is a single dataset; it has no split {split!r}")
     return loaded

@@ -316,6 +316,10 @@ def to_rap_format(
         ds = ds.cast_column(image_col, _undecoded(ds.features[image_col]))
 
     produced = ["rap_id", "question", "answer", "images"]
+    # Options named by another column are also written as `choices`, where the scorer looks for them.
+    emit_choices = choices_col is not None and choices_col != "choices" and "choices" not in columns
+    if emit_choices:
+        produced.append("choices")
     # A source column whose name we overwrite is kept as source_<name> (dropped again below
     # when the conversion left every value unchanged).
     shadowed = [c for c in ("rap_id", "question", "answer") if c in columns]
@@ -326,7 +330,7 @@ def to_rap_format(
             out[f"source_{name}"] = list(batch[name])
         for i, index in enumerate(indices):
             try:
-                rid, q, a, refs = convert_row(batch, i)
+                rid, q, a, refs, row_choices = convert_row(batch, i)
             except Exception as error:  # name the row: a bad one must not be a mystery in a million
                 raise ValueError(
                     f"to_rap_format: row {index} cannot be read ({type(error).__name__}: {error}). "
@@ -336,10 +340,12 @@ def to_rap_format(
             out["question"].append(q)
             out["answer"].append(a)
             out["images"].append(refs)
+            if emit_choices:
+                out["choices"].append(row_choices)
         return out
 
-    def convert_row(batch: dict[str, list], i: int) -> tuple[str, str, str, list[ImageRef]]:
-        """(rap_id, question, answer, image references) of row i of a batch."""
+    def convert_row(batch: dict[str, list], i: int) -> tuple[str, str, str, list[ImageRef], list[str] | None]:
+        """(rap_id, question, answer, image references, choices) of row i of a batch."""
         row_images: list[Any] = []
         if messages_col is not None:
             text, message_images = _messages_question(batch[messages_col][i])
@@ -359,13 +365,15 @@ def to_rap_format(
         a = canonical_answer(_value(batch, answer_col, i), row_choices)
         source_id = _value(batch, id_col, i) if id_col else None
         rid = str(source_id) if source_id not in (None, "") else content_hash(q, a, refs)
-        return rid, q, a, refs
+        return rid, q, a, refs, row_choices
 
-    from datasets import Features, Value
+    from datasets import Features, List, Value
 
     features = {name: feat for name, feat in ds.features.items() if name != image_col}
     features.update({"rap_id": Value("string"), "question": Value("string"), "answer": Value("string"),
                      "images": images_feature()})
+    if emit_choices:
+        features["choices"] = List(Value("string"))
     for name in shadowed:
         features[f"source_{name}"] = ds.features[name]
     remove = [image_col] if image_col is not None and image_col != "images" else []

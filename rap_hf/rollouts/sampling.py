@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 import torch
 
-_MASK_53 = (1 << 53) - 1
 
 
 def _signed(constant: int) -> int:
@@ -54,7 +53,7 @@ def gumbel_noise(seeds: torch.Tensor, step: int, vocab_size: int) -> torch.Tenso
     tokens = torch.arange(vocab_size, device=seeds.device, dtype=torch.int64)
     step_term = torch.full((1, 1), step, dtype=torch.int64, device=seeds.device) * _STEP  # wraps like the rest
     x = _mix(seeds[:, None] * _GOLDEN + step_term + _mix(tokens + 1)[None, :])
-    uniform = (_shift_right(x, 11) & _MASK_53).double().add_(0.5).mul_(2.0**-53)  # in (0, 1)
+    uniform = _shift_right(x, 11).double().add_(0.5).mul_(2.0**-53)  # top 53 bits, in (0, 1)
     return -torch.log(-torch.log(uniform))
 
 

@@ -41,6 +41,8 @@ def _attention_module(layer) -> torch.nn.Module:
 def eager_layer(model, layer: int = -1) -> Iterator[torch.nn.Module]:
     """Within the block, layer `layer` computes eager attention (and returns its weights).
 
+    Supported for models running 'sdpa' or 'eager' attention (both take the explicit mask).
+
     The language model's config decides both the attention function of every layer and the form of
     the attention mask. We switch that shared config to eager, so the mask is the explicit one eager
     attention needs, and give every *other* layer a private copy of the config that keeps the original
@@ -50,6 +52,11 @@ def eager_layer(model, layer: int = -1) -> Iterator[torch.nn.Module]:
     target = _attention_module(layers[layer])
     shared = target.config
     original = shared._attn_implementation
+    if original not in ("eager", "sdpa"):
+        raise ValueError(
+            f"ACE captures attention in models loaded with attn_implementation 'sdpa' or 'eager', not {original!r}: "
+            "the eager layer needs the explicit attention mask those two share. Load the scorer with 'sdpa'."
+        )
     if original == "eager":
         yield target
         return
@@ -126,7 +133,9 @@ def attention_confidence(
     size = end - start
     if size - 1 < min_rows or size == 0:
         return -math.inf, None
-    block = attention[:, start:end, start:end].double()
+    # The window is small next to the model: score it on the CPU in float64 (no GPU temporaries,
+    # no device mismatch with the masks below, and no underflow in the log domain).
+    block = attention[:, start:end, start:end].to("cpu", torch.float64)
     if renormalize:
         block = block / block.sum(dim=-1, keepdim=True).clamp_min(1e-300)
     if head_reduce == "max":

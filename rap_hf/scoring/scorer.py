@@ -116,6 +116,8 @@ class _BaseScorer:
         With `num_proc > 1` the worker processes are spawned, not forked: a forked child inherits
         torch's thread pools (it can hang on CPU) or an initialised CUDA context (it fails on GPU).
         """
+        from datasets import Features
+
         kwargs = dict(
             batched=True,
             batch_size=batch_size,
@@ -126,10 +128,19 @@ class _BaseScorer:
         if num_proc and num_proc > 1:
             kwargs.update(num_proc=num_proc, with_rank=True)
         kwargs.update(map_kwargs)
+        # Score columns this run will not write would be stale leftovers of an earlier run.
+        stale = [c for c in self.replaces() if c in ds.column_names and c not in self.output_columns()]
+        if stale:
+            kwargs["features"] = Features({k: v for k, v in kwargs["features"].items() if k not in stale})
+            kwargs["remove_columns"] = list(kwargs.get("remove_columns") or []) + stale
         if not kwargs.get("num_proc") or kwargs["num_proc"] <= 1:
             return ds.map(self, **kwargs)
         with _spawned_workers():
             return ds.map(self, **kwargs)
+
+    def replaces(self) -> list[str]:
+        """Score columns an earlier run may have left that this scorer's output makes stale."""
+        return []
 
     # ----------------------------------------------------------------- identity
     def _model_identity(self) -> str:
@@ -289,22 +300,14 @@ class _BaseScorer:
             while live:
                 drawn = len(state[id(live[0])]["image"][0])  # every live row has drawn the same so far
                 count = min(size, m - drawn)
-                try:
-                    for condition in ("image", "text"):
-                        prompts = [r.image_prompt if condition == "image" else r.text_prompt for r in live]
-                        seeds = [[sample_seed(config.seed, r.rap_id, condition, j) for j in range(drawn, drawn + count)]
-                                 for r in live]
-                        responses = self._engine.generate(
-                            prompts, count, temperature=config.temperature, top_p=config.top_p,
-                            max_new_tokens=config.max_new_tokens, sample_seeds=seeds)
-                        for r, new in zip(live, responses):
-                            correct, formatted = verify_rollouts(new, r.answer, r.choices)
-                            for store, values in zip(state[id(r)][condition], (new, correct, formatted)):
-                                store.extend(values)
-                except Exception as error:
-                    for r in live:
-                        r.error = f"generation failed: {type(error).__name__}: {error}"
-                    break
+                for condition in ("image", "text"):
+                    for r, new in zip(live, self._generate(live, condition, drawn, count)):
+                        if new is None:  # this row's generation failed (r.error says why)
+                            continue
+                        correct, formatted = verify_rollouts(new, r.answer, r.choices)
+                        for store, values in zip(state[id(r)][condition], (new, correct, formatted)):
+                            store.extend(values)
+                live = [r for r in live if r.error is None]
                 if config.adaptive and first_round and ace_out is not None:
                     scores = self._score_ace(live, [state[id(r)]["image"][0] for r in live])
                     for k, r in enumerate(live):
@@ -318,6 +321,34 @@ class _BaseScorer:
                 if r.error is None:
                     self._write_cde(out, index[id(r)], state[id(r)])
         return out
+
+    def _generate(self, rows: list[_Row], condition: str, first: int, count: int) -> list[list[str] | None]:
+        """Rollouts first .. first + count - 1 of each row under a condition.
+
+        A failing batch is retried row by row, so one bad row fails alone (None, with `row.error`);
+        per-sample seeds make the retried rollouts the ones the batch would have drawn.
+        """
+        config = self.config
+
+        def draw(part: list[_Row]) -> list[list[str]]:
+            prompts = [r.image_prompt if condition == "image" else r.text_prompt for r in part]
+            seeds = [[sample_seed(config.seed, r.rap_id, condition, j) for j in range(first, first + count)]
+                     for r in part]
+            return self._engine.generate(prompts, count, temperature=config.temperature, top_p=config.top_p,
+                                         max_new_tokens=config.max_new_tokens, sample_seeds=seeds)
+
+        try:
+            return draw(rows)
+        except Exception:
+            pass  # retried row by row below, which records each failing row's error
+        results: list[list[str] | None] = []
+        for r in rows:
+            try:
+                results.append(draw([r])[0])
+            except Exception as error:
+                r.error = f"generation failed: {type(error).__name__}: {error}"
+                results.append(None)
+        return results
 
     def _finished(self, state, flagged: bool) -> bool:
         m = self.config.num_rollouts
@@ -336,7 +367,9 @@ class _BaseScorer:
             "rap_image_correct": pad(image_correct), "rap_text_correct": pad(text_correct),
             "rap_image_formatted": pad(image_formatted), "rap_text_formatted": pad(text_formatted),
             "rap_acc_image": acc_image, "rap_acc_text": acc_text,
-            "rap_cde": acc_image - acc_text, "rap_difficulty": 1.0 - acc_image,
+            # From the count difference, as select computes it (0.8 - 0.2 would be 0.6000000000000001).
+            "rap_cde": (sum(image_correct) - sum(text_correct)) / len(image_correct),
+            "rap_difficulty": 1.0 - acc_image,
             "rap_responses_image": pad(image_responses), "rap_responses_text": pad(text_responses),
         }
         for name, value in values.items():
@@ -379,28 +412,43 @@ class _BaseScorer:
         out = self._empty(LOGIT_COLUMNS, len(rows))
         index = {id(r): i for i, r in enumerate(rows)}
         tokenizer = getattr(self._processor, "tokenizer", self._processor)
-        for chunk in self._chunks(rows, self.config.batch_size):
-            continuations, scored = [], []
-            for r in chunk:
-                prefix, _, _ = self.config.logit_cde_target.partition("{answer}")
-                target = self.config.logit_cde_target.replace("{answer}", r.answer)
-                begin = len(prefix)
-                continuation = tokenize_continuation(tokenizer, target)
-                # The tokens that carry the answer's characters (a token may also hold the brace).
-                scored.append([k for k, (a, b) in enumerate(continuation.offsets)
-                               if b > a and a < begin + len(r.answer) and b > begin])
-                continuations.append(continuation)
-            try:
-                with_image = answer_log_probs(self._model, self._processor, [r.image_prompt for r in chunk],
-                                              continuations, scored, self.device)
-                text_only = answer_log_probs(self._model, self._processor, [r.text_prompt for r in chunk],
-                                             continuations, scored, self.device)
-            except Exception as error:
-                for r in chunk:
-                    r.error = f"logit-CDE failed: {type(error).__name__}: {error}"
+        prefix, _, _ = self.config.logit_cde_target.partition("{answer}")
+        targets: dict[int, tuple] = {}
+        for r in rows:
+            if r.error is not None:
                 continue
-            for r, a, b in zip(chunk, with_image, text_only):
-                out["rap_logit_cde"][index[id(r)]] = a - b
+            continuation = tokenize_continuation(tokenizer, self.config.logit_cde_target.replace("{answer}", r.answer))
+            begin = len(prefix)
+            # The tokens that carry the answer's characters (a token may also hold the brace).
+            scored = [k for k, (a, b) in enumerate(continuation.offsets)
+                      if b > a and a < begin + len(r.answer) and b > begin]
+            if not scored:
+                r.error = "logit-CDE: the answer's tokens could not be located in the tokenized target"
+                continue
+            targets[id(r)] = (continuation, scored)
+
+        def difference(part: list[_Row]) -> list[float]:
+            continuations = [targets[id(r)][0] for r in part]
+            scored = [targets[id(r)][1] for r in part]
+            with_image = answer_log_probs(self._model, self._processor, [r.image_prompt for r in part],
+                                          continuations, scored, self.device)
+            text_only = answer_log_probs(self._model, self._processor, [r.text_prompt for r in part],
+                                         continuations, scored, self.device)
+            return [a - b for a, b in zip(with_image, text_only)]
+
+        for chunk in self._chunks(rows, self.config.batch_size):
+            try:
+                values = difference(chunk)
+            except Exception:  # retry row by row, so one bad row fails alone
+                values = []
+                for r in chunk:
+                    try:
+                        values.append(difference([r])[0])
+                    except Exception as error:
+                        r.error = f"logit-CDE failed: {type(error).__name__}: {error}"
+                        values.append(None)
+            for r, value in zip(chunk, values):
+                out["rap_logit_cde"][index[id(r)]] = value
         return out
 
 
@@ -417,6 +465,9 @@ class CDEScorer(_BaseScorer):
     """Rollouts with and without the image, verified: CDE columns and difficulty."""
 
     needs_rollouts = True
+
+    def replaces(self) -> list[str]:
+        return list(ACE_COLUMNS)  # ACE read the old responses
 
     def output_columns(self) -> dict[str, Any]:
         return {**CDE_COLUMNS, **RESPONSE_COLUMNS, **ERROR_COLUMNS}
@@ -466,6 +517,9 @@ class RAPScorer(_BaseScorer):
     """
 
     needs_rollouts = True
+
+    def replaces(self) -> list[str]:
+        return [*RESPONSE_COLUMNS, *ACE_COLUMNS, *LOGIT_COLUMNS]
 
     def output_columns(self) -> dict[str, Any]:
         columns = dict(CDE_COLUMNS)
