@@ -41,7 +41,7 @@ def test_corrupt_images_raise_with_the_row_or_are_dropped_loudly(world, caplog):
     with caplog.at_level(logging.WARNING, logger="rap_hf.data.exporters"):
         kept = to_trl(ds, on_error="drop")
     assert len(kept) == 3 and bad_id not in kept["rap_id"]
-    assert f"dropping 1 row(s)" in caplog.text and bad_id in caplog.text
+    assert "dropping 1 row(s)" in caplog.text and bad_id in caplog.text
     with pytest.raises(ValueError, match=bad_id):
         to_verl(ds)
 
