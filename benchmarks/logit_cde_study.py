@@ -68,19 +68,23 @@ def main(argv=None) -> dict:
     parser.add_argument("--steps", type=int, default=400, help="warm-up steps (batch 64)")
     parser.add_argument("--model", help="an already warmed-up model folder (skips the warm-up)")
     parser.add_argument("--max-new-tokens", type=int, default=40)
+    parser.add_argument("--image-size", type=int, default=168,
+                        help="world picture side; 168 px = 36 image tokens (at 84 px = 9 the prompt drowns them)")
     parser.add_argument("--out", default="benchmarks/results/logit_cde_study.json")
     args = parser.parse_args(argv)
     datasets.disable_progress_bars()
 
-    world = make_visual_world(1000 + args.rows, seed=0, test_fraction=args.rows / (1000 + args.rows))
+    world = make_visual_world(1000 + args.rows, seed=0, test_fraction=args.rows / (1000 + args.rows),
+                              image_size=args.image_size)
     results = {"machine": {"platform": platform.platform(), "cores": os.cpu_count()},
-               "versions": {"rap_hf": __version__}, "rows": len(world["test"])}
+               "versions": {"rap_hf": __version__}, "rows": len(world["test"]),
+               "image_size": args.image_size, "warm_up_steps": None if args.model else args.steps}
     if args.model:
         model = Path(args.model)
     else:
         work = Path(tempfile.mkdtemp())
         base = build_tiny_vlm("qwen2_5_vl", work / "base", seed=0, text_hidden=128, text_intermediate=256,
-                              vision_hidden=64, vision_intermediate=128, image_size=84)
+                              vision_hidden=64, vision_intermediate=128, image_size=args.image_size)
         start = time.perf_counter()
         model = warm_up(base, work / "warm", world["train"], steps=args.steps, batch_size=64)
         results["warm_up_seconds"] = time.perf_counter() - start
