@@ -28,6 +28,22 @@ def user_text(question: str, format_prompt: str | None = FORMAT_PROMPT) -> str:
     return f"{question} {format_prompt.strip()}"
 
 
+def render_prompt(
+    processor,
+    question: str,
+    num_images: int,
+    *,
+    with_images: bool = True,
+    format_prompt: str | None = FORMAT_PROMPT,
+    system_prompt: str | None = None,
+) -> str:
+    """The prompt text of `build_conversation(...)` through the processor's chat template, ready for
+    the assistant's answer (the generation prompt added)."""
+    messages = build_conversation(question, num_images, with_images=with_images, format_prompt=format_prompt,
+                                  system_prompt=system_prompt)
+    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
 def build_conversation(
     question: str,
     num_images: int,

@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 
 from .data.images import decode_row_images
 from .data.synthetic import COLOURS, MAX_COUNT
-from .prompts import build_conversation
+from .prompts import render_prompt
+from .rollouts.transformers_engine import Prompt, encode, left_padded, pad_token_id
 
 GUESSES = {"colour": list(COLOURS), "count": [str(n) for n in range(1, MAX_COUNT + 1)]}
 
@@ -73,11 +74,10 @@ def warm_up(
     for question, answer, task, images in tqdm(examples, desc="Encoding prompts", disable=not show_progress):
         per_condition = {}
         for flag in (True, False):
-            messages = build_conversation(question, len(images), with_images=flag)
-            text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-            per_condition[flag] = processor(text=[text], images=[images] if flag else None, return_tensors="pt")
+            text = render_prompt(processor, question, len(images), with_images=flag)
+            per_condition[flag] = encode(processor, Prompt(text, images if flag else []))
         encoded.append((answer, task, per_condition))
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    pad_id = pad_token_id(processor)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * step / steps)))
@@ -105,33 +105,9 @@ def warm_up(
 
 
 def _collate(encoded: list[dict], target_ids: list[list[int]], pad_id: int) -> tuple[dict, torch.Tensor]:
-    """Left-padded prompt + target batch from per-example processor outputs, with target-only labels.
-
-    Per-token tensors ([1, T]: input_ids, attention_mask, mm_token_type_ids, ...) are padded on the
-    left; the others (pixel_values, image_grid_thw, ...) are concatenated along their first dimension
-    over the rows that have them, which is how Qwen-VL and LLaVA processors batch images (a text-only
-    row simply contributes no image).
-    """
-    lengths = [e["input_ids"].shape[1] + len(t) for e, t in zip(encoded, target_ids)]
-    total = max(lengths)
-    token_keys = ["input_ids", "attention_mask"] + sorted(
-        {k for e in encoded for k, v in e.items() if k not in ("input_ids", "attention_mask") and torch.is_tensor(v)
-         and v.dim() == 2 and v.shape == e["input_ids"].shape})
-    dtypes = {k: next(e[k].dtype for e in encoded if k in e) for k in token_keys}
-    batch = {k: torch.full((len(encoded), total), pad_id if k == "input_ids" else 0, dtype=dtypes[k])
-             for k in token_keys}
-    labels = torch.full((len(encoded), total), -100, dtype=torch.long)
-    for row, (e, target, length) in enumerate(zip(encoded, target_ids, lengths)):
-        start = total - length
-        prompt_len = e["input_ids"].shape[1]
-        for key in token_keys:
-            if key in e:
-                batch[key][row, start : start + prompt_len] = e[key][0]
-        target_tensor = torch.tensor(target, dtype=torch.long)
-        batch["input_ids"][row, start + prompt_len :] = target_tensor
-        if "attention_mask" in batch:
-            batch["attention_mask"][row, start + prompt_len :] = 1
-        labels[row, start + prompt_len :] = target_tensor
-    for key in {k for e in encoded for k, v in e.items() if torch.is_tensor(v)} - set(token_keys):
-        batch[key] = torch.cat([e[key] for e in encoded if key in e], dim=0)
+    """A training batch of prompt + target from per-example processor outputs, with target-only labels."""
+    batch, starts = left_padded(encoded, target_ids, pad_id)
+    labels = torch.full_like(batch["input_ids"], -100)
+    for row, start in enumerate(starts):
+        labels[row, start:] = batch["input_ids"][row, start:]
     return batch, labels

@@ -13,36 +13,74 @@ from .sampling import SeededSampler
 
 @dataclass
 class Prompt:
-    """One rendered prompt: chat-template text and the decoded images it refers to (none if text-only)."""
+    """One rendered prompt: chat-template text and the decoded images it refers to (none if text-only).
+
+    `encoded` holds the processor's output once `encode` has run, so a prompt's images are processed
+    once however many passes (length check, rollouts, ACE, logit-CDE) read it.
+    """
 
     text: str
     images: list[Any] = field(default_factory=list)
+    encoded: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 class PromptTooLong(ValueError):
     """The prompt alone does not fit the model's context."""
 
 
-def processor_inputs(processor, prompts: Sequence[Prompt], device: torch.device | str) -> dict[str, Any]:
-    """Tokenise prompts (and their images) into one left-padded batch on `device`.
+def encode(processor, prompt: Prompt) -> dict[str, Any]:
+    """The processor's tensors for one prompt (on the CPU), computed once and kept on the prompt."""
+    if prompt.encoded is None:
+        images = [prompt.images] if prompt.images else None
+        prompt.encoded = dict(processor(text=[prompt.text], images=images, return_tensors="pt"))
+    return prompt.encoded
 
-    All prompts of a batch must either all have images or all be text-only: processors take one
-    `images` argument for the whole batch.
-    """
-    with_images = [bool(p.images) for p in prompts]
-    if any(with_images) and not all(with_images):
-        raise ValueError("a batch mixes prompts with and without images; split it by condition first")
-    kwargs: dict[str, Any] = {"text": [p.text for p in prompts], "return_tensors": "pt", "padding": True}
-    if all(with_images) and prompts:
-        kwargs["images"] = [p.images for p in prompts]
+
+def pad_token_id(processor) -> int:
     tokenizer = getattr(processor, "tokenizer", processor)
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"  # generation continues at the right end of every row
-    try:
-        inputs = processor(**kwargs)
-    finally:
-        tokenizer.padding_side = side
-    return {k: v.to(device) if hasattr(v, "to") else v for k, v in inputs.items()}
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+
+def left_padded(
+    encoded: Sequence[dict], continuations: Sequence[Sequence[int]] | None, pad_id: int
+) -> tuple[dict, list[int]]:
+    """One batch from per-prompt processor outputs, each row followed by its continuation (if any).
+
+    Per-token tensors ([1, T]: input_ids, attention_mask, mm_token_type_ids, ...) are padded on the
+    left so every row ends at the last position (generation continues there; teacher-forced
+    continuations all end there); the others (pixel_values, image_grid_thw, ...) are concatenated along
+    their first dimension over the rows that have them, which is how Qwen-VL and LLaVA processors batch
+    images (a text-only row contributes none). Returns the batch and, per row, where its continuation
+    starts (its prompt's end).
+    """
+    continuations = continuations if continuations is not None else [[] for _ in encoded]
+    lengths = [e["input_ids"].shape[1] + len(c) for e, c in zip(encoded, continuations)]
+    total = max(lengths)
+    token_keys = ["input_ids", "attention_mask"] + sorted(
+        {k for e in encoded for k, v in e.items() if k not in ("input_ids", "attention_mask") and torch.is_tensor(v)
+         and v.dim() == 2 and v.shape == e["input_ids"].shape})
+    dtypes = {k: next(e[k].dtype for e in encoded if k in e) for k in token_keys}
+    batch = {k: torch.full((len(encoded), total), pad_id if k == "input_ids" else 0, dtype=dtypes[k])
+             for k in token_keys}
+    starts = []
+    for row, (e, continuation, length) in enumerate(zip(encoded, continuations, lengths)):
+        start = total - length
+        prompt_len = e["input_ids"].shape[1]
+        for key in token_keys:
+            if key in e:
+                batch[key][row, start : start + prompt_len] = e[key][0]
+        batch["input_ids"][row, start + prompt_len :] = torch.tensor(list(continuation), dtype=dtypes["input_ids"])
+        batch["attention_mask"][row, start + prompt_len :] = 1
+        starts.append(start + prompt_len)
+    for key in {k for e in encoded for k, v in e.items() if torch.is_tensor(v)} - set(token_keys):
+        batch[key] = torch.cat([e[key] for e in encoded if key in e], dim=0)
+    return batch, starts
+
+
+def processor_inputs(processor, prompts: Sequence[Prompt], device: torch.device | str) -> dict[str, Any]:
+    """Prompts (with or without images, mixed freely) as one left-padded batch on `device`."""
+    batch, _ = left_padded([encode(processor, p) for p in prompts], None, pad_token_id(processor))
+    return {k: v.to(device) for k, v in batch.items()}
 
 
 def max_positions(model) -> int | None:

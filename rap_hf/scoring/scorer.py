@@ -26,7 +26,7 @@ from .. import __version__
 from ..config import RAPConfig
 from ..data.images import ImageDecodeError, decode_row_images
 from ..data.schema import parse_choices
-from ..prompts import build_conversation
+from ..prompts import render_prompt
 from ..rollouts import Prompt, PromptTooLong, make_engine
 from ..rollouts.sampling import sample_seed
 from . import ace as ace_math
@@ -212,14 +212,12 @@ class _BaseScorer:
         return next(self._model.parameters()).device
 
     def _render(self, question: str, num_images: int, with_images: bool) -> str:
-        messages = build_conversation(question, num_images, with_images=with_images,
-                                      format_prompt=self.config.format_prompt,
-                                      system_prompt=self.config.system_prompt)
-        return self._processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return render_prompt(self._processor, question, num_images, with_images=with_images,
+                             format_prompt=self.config.format_prompt, system_prompt=self.config.system_prompt)
 
     def _prepare(self, batch: dict[str, list]) -> list[_Row]:
         """Decode images and render both prompts of each row; failures become `row.error`."""
-        from ..rollouts.transformers_engine import max_positions, processor_inputs
+        from ..rollouts.transformers_engine import encode, max_positions
 
         n = len(batch["rap_id"])
         previous_errors = batch.get("rap_error") if self.inherits_errors else None
@@ -248,7 +246,8 @@ class _BaseScorer:
             try:
                 row.image_prompt = Prompt(self._render(row.question, len(row.images), True), row.images)
                 row.text_prompt = Prompt(self._render(row.question, len(row.images), False))
-                length = processor_inputs(self._processor, [row.image_prompt], "cpu")["input_ids"].shape[1]
+                # Encoded once here (its images processed); rollouts, ACE and logit-CDE reuse it.
+                length = encode(self._processor, row.image_prompt)["input_ids"].shape[1]
                 limit = max_positions(self._model)
                 if limit is not None and length >= limit:
                     raise PromptTooLong(f"the prompt has {length} tokens; the model allows {limit} positions")
@@ -337,18 +336,7 @@ class _BaseScorer:
             return self._engine.generate(prompts, count, temperature=config.temperature, top_p=config.top_p,
                                          max_new_tokens=config.max_new_tokens, sample_seeds=seeds)
 
-        try:
-            return draw(rows)
-        except Exception:
-            pass  # retried row by row below, which records each failing row's error
-        results: list[list[str] | None] = []
-        for r in rows:
-            try:
-                results.append(draw([r])[0])
-            except Exception as error:
-                r.error = f"generation failed: {type(error).__name__}: {error}"
-                results.append(None)
-        return results
+        return _batch_or_alone(rows, draw, "generation")
 
     def _finished(self, state, flagged: bool) -> bool:
         m = self.config.num_rollouts
@@ -437,19 +425,26 @@ class _BaseScorer:
             return [a - b for a, b in zip(with_image, text_only)]
 
         for chunk in self._chunks(rows, self.config.batch_size):
-            try:
-                values = difference(chunk)
-            except Exception:  # retry row by row, so one bad row fails alone
-                values = []
-                for r in chunk:
-                    try:
-                        values.append(difference([r])[0])
-                    except Exception as error:
-                        r.error = f"logit-CDE failed: {type(error).__name__}: {error}"
-                        values.append(None)
-            for r, value in zip(chunk, values):
+            for r, value in zip(chunk, _batch_or_alone(chunk, difference, "logit-CDE")):
                 out["rap_logit_cde"][index[id(r)]] = value
         return out
+
+
+def _batch_or_alone(rows: list[_Row], compute, what: str) -> list:
+    """`compute(rows)`, one result per row; if the batch fails, each row is retried alone, so one bad
+    row fails by itself (result None, `row.error` set) and the others are still scored."""
+    try:
+        return compute(rows)
+    except Exception:
+        pass  # retried row by row below, which records each failing row's error
+    results = []
+    for r in rows:
+        try:
+            results.append(compute([r])[0])
+        except Exception as error:
+            r.error = f"{what} failed: {type(error).__name__}: {error}"
+            results.append(None)
+    return results
 
 
 def _blank_failed(out: dict[str, list], rows: Sequence[_Row]) -> dict[str, list]:

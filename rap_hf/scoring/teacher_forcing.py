@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..rollouts.transformers_engine import Prompt, processor_inputs
+from ..rollouts.transformers_engine import Prompt, encode, left_padded, pad_token_id
 
 
 @dataclass
@@ -32,35 +32,13 @@ def tokenize_continuation(tokenizer, text: str) -> Continuation:
 def teacher_forced_inputs(
     processor, prompts: Sequence[Prompt], continuations: Sequence[Continuation], device
 ) -> tuple[dict, list[int]]:
-    """One left-padded batch of prompt + continuation, and where each continuation starts.
+    """One left-padded batch of prompt + continuation on `device`, and where each continuation starts.
 
-    Returns the model inputs and, per row, the position of its first continuation token. Every
-    continuation ends at the last position, so `logits_to_keep` can keep only the tail.
+    Every continuation ends at the last position, so `logits_to_keep` can keep only the tail.
     """
-    inputs = processor_inputs(processor, prompts, device)
-    tokenizer = getattr(processor, "tokenizer", processor)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    input_ids = inputs["input_ids"]
-    batch, prompt_len = input_ids.shape
-    longest = max((len(c.ids) for c in continuations), default=0)
-    total = prompt_len + longest
-    starts = []
-    extended: dict[str, torch.Tensor] = {}
-    per_token_keys = [k for k, v in inputs.items() if torch.is_tensor(v) and v.shape[:2] == (batch, prompt_len)]
-    for key in per_token_keys:
-        value = inputs[key]
-        fill = pad_id if key == "input_ids" else 0
-        extended[key] = torch.full((batch, total), fill, dtype=value.dtype, device=value.device)
-    for row, continuation in enumerate(continuations):
-        shift = longest - len(continuation.ids)  # extra left padding so every row ends together
-        for key in per_token_keys:
-            extended[key][row, shift : shift + prompt_len] = inputs[key][row]
-        suffix = slice(shift + prompt_len, total)
-        extended["input_ids"][row, suffix] = torch.tensor(continuation.ids, dtype=input_ids.dtype)
-        if "attention_mask" in extended:
-            extended["attention_mask"][row, suffix] = 1
-        starts.append(shift + prompt_len)
-    return {**inputs, **extended}, starts
+    encoded = [encode(processor, prompt) for prompt in prompts]
+    batch, starts = left_padded(encoded, [c.ids for c in continuations], pad_token_id(processor))
+    return {k: v.to(device) for k, v in batch.items()}, starts
 
 
 def answer_log_probs(
