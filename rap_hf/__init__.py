@@ -32,10 +32,14 @@ _EXPORTS = {
     "is_formatted": "rap_hf.verify",
     "build_conversation": "rap_hf.prompts",
     "FORMAT_PROMPT": "rap_hf.prompts",
+    "RAPGRPOTrainer": "rap_hf.training",
+    "RAPGRPOConfig": "rap_hf.training",
+    "ReplacementSampler": "rap_hf.training",
 }
 
 # Submodules reachable as attributes, e.g. `rap_hf.baselines.random_subset`.
-_SUBMODULES = ("baselines", "data", "rollouts", "scoring", "selection", "testing", "verify", "prompts")
+_SUBMODULES = ("baselines", "data", "rollouts", "scoring", "selection", "testing", "verify", "prompts", "rewards",
+               "training")
 
 __all__ = ["__version__", *_EXPORTS]
 
@@ -48,6 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .data.synthetic import make_visual_world
     from .prompts import FORMAT_PROMPT, build_conversation
     from .testing import build_tiny_vlm
+    from .training import RAPGRPOConfig, RAPGRPOTrainer, ReplacementSampler
     from .verify import extract_answer, is_correct, is_formatted
 
 

@@ -333,6 +333,30 @@ class Selection:
         return (f"Selection(mode={self.report.mode!r}, kept={self.report.kept}, total={self.report.total}, "
                 f"counts={self.report.counts})")
 
+    def replacement_pool(self):
+        """The rows left out that still give GRPO a signal (see `replacement_pool_rows`)."""
+        return replacement_pool_rows(self.decisions)
+
+
+def replacement_pool_rows(decisions):
+    """Rows of `decisions` left out that still give GRPO a signal: not kept, scored without error,
+    not attention-biased, and answered right by some but not all image rollouts (0 < difficulty < 1).
+
+    Pass them as `RAPGRPOTrainer(..., replacement_pool=...)` (or pass the `Selection` itself), which
+    draws from them hardest first when a training row stops teaching.
+    """
+    columns = ["rap_keep", "rap_reason", "rap_difficulty"]
+    missing = [c for c in columns if c not in decisions.column_names]
+    if missing:
+        raise ValueError(f"replacement_pool_rows needs a selection's decisions (columns {columns}); missing {missing}")
+    table = decisions.select_columns(columns).with_format("arrow")[:]
+    difficulty = np.array([np.nan if d is None else d for d in table.column("rap_difficulty").to_pylist()])
+    with np.errstate(invalid="ignore"):
+        signal = (difficulty > 0) & (difficulty < 1)
+    usable = ~np.isin(np.asarray(table.column("rap_reason").to_pylist(), dtype=object), ["error", "attention_biased"])
+    kept = np.asarray(table.column("rap_keep").to_pylist(), dtype=bool)
+    return decisions.select(np.flatnonzero(~kept & usable & signal))
+
 
 def _fingerprint(scored, *parts) -> str:
     """Cache fingerprint of a selection: the input's fingerprint and what decided it.

@@ -62,3 +62,28 @@ def rollout_logs(rows: list[dict], m: int = 5) -> tuple[list[dict], list[dict]]:
             for c, f in zip(correct, formatted):
                 log.append({"onlyid": row["rap_id"], "reward": 0.9 * float(c) + 0.1 * float(f)})
     return image, text
+
+
+def hand_scored(canonical, image_counts: list[int], text_counts: list[int], m: int = 5) -> Dataset:
+    """Canonical rows with score columns as a scorer would write them, from per-row counts of
+    correct image / text rollouts (cycled over the rows); every rollout formatted."""
+    n = len(canonical)
+    image = [image_counts[i % len(image_counts)] for i in range(n)]
+    text = [text_counts[i % len(text_counts)] for i in range(n)]
+    columns = {
+        "rap_image_correct": [[k > j for j in range(m)] for k in image],
+        "rap_text_correct": [[k > j for j in range(m)] for k in text],
+        "rap_image_formatted": [[True] * m for _ in range(n)],
+        "rap_text_formatted": [[True] * m for _ in range(n)],
+        "rap_acc_image": [k / m for k in image],
+        "rap_acc_text": [k / m for k in text],
+        "rap_cde": [(a - b) / m for a, b in zip(image, text)],
+        "rap_difficulty": [1 - k / m for k in image],
+        "rap_ace": [-50.0] * n,  # log psi far below log(0.1): no row is attention-biased
+        "rap_error": [None] * n,
+    }
+    features = {"rap_error": Value("string")}
+    out = canonical
+    for name, values in columns.items():
+        out = out.add_column(name, values, feature=features.get(name))
+    return out

@@ -1,0 +1,43 @@
+"""`RAPGRPOConfig`: TRL's `GRPOConfig` plus the few fields the RAP trainer adds.
+
+Everything else (learning rate, `num_generations`, `beta`, vLLM, DeepSpeed, ...) is TRL's, with
+TRL's defaults; the paper's values live in the recipes under `configs/`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from trl import GRPOConfig
+
+from ..prompts import FORMAT_PROMPT
+
+
+@dataclass
+class RAPGRPOConfig(GRPOConfig):
+    """Configuration of `RAPGRPOTrainer`: `GRPOConfig` plus prompt building and online replacement."""
+
+    format_prompt: str | None = field(
+        default=FORMAT_PROMPT,
+        metadata={"help": "Instruction appended to each question when canonical RAP rows are converted for "
+                          "training (the paper's think + boxed prompt). Rows that already have a `prompt` keep it."},
+    )
+    system_prompt: str | None = field(
+        default=None,
+        metadata={"help": "System message added to converted prompts; None keeps the chat template's default."},
+    )
+    replace_solved: bool = field(
+        default=True,
+        metadata={"help": "With a replacement pool: a row whose rollouts were all correct in an epoch is swapped "
+                          "for the hardest unused pool row from the next epoch on."},
+    )
+    replace_failed: bool = field(
+        default=True,
+        metadata={"help": "With a replacement pool: likewise for a row whose rollouts were all wrong."},
+    )
+    replacement_reward: str = field(
+        default="accuracy_reward",
+        metadata={"help": "Name of the reward function whose values (1 = correct, 0 = wrong) decide whether a "
+                          "group was solved or failed. 'accuracy_reward' is computed with rap_hf.verify even "
+                          "when it is not among the training rewards."},
+    )

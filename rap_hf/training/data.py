@@ -1,0 +1,153 @@
+"""Turning what users pass to `RAPGRPOTrainer` into the one dataset TRL trains on.
+
+Accepted: a `Selection` (its kept rows), canonical RAP rows (converted with `to_trl`), or rows
+already in TRL's layout (a conversational `prompt` column plus `images`). With online replacement,
+the replacement pool is prepared the same way, ordered hardest first, and appended after the
+training rows; a `rap_train_index` column then tells the trainer which row each rollout came from.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import numpy as np
+
+from ..data.schema import CANONICAL_COLUMNS
+
+logger = logging.getLogger(__name__)
+
+INDEX_COLUMN = "rap_train_index"
+
+
+def _is_selection(data: Any) -> bool:
+    from ..selection import Selection
+
+    return isinstance(data, Selection)
+
+
+def _row_names(ds, rows: np.ndarray, limit: int = 5) -> str:
+    ids = ds.select(rows[:limit])["rap_id"] if "rap_id" in ds.column_names else rows[:limit].tolist()
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    return ", ".join(str(i) for i in ids) + more
+
+
+def _check_answers(ds, what: str) -> None:
+    if "answer" not in ds.column_names:
+        raise ValueError(
+            f"{what} has no `answer` column, which the RAP rewards grade against (columns: "
+            f"{', '.join(ds.column_names)}). Convert the rows with rap_hf.to_rap_format, or pass reward_funcs "
+            "that do not need answers."
+        )
+    answers = ds.select_columns(["answer"]).with_format("arrow")[:].column(0).to_pylist()
+    missing = np.flatnonzero([not (a or "").strip() for a in answers])
+    if len(missing):
+        raise ValueError(
+            f"{what}: {len(missing)} row(s) have no ground-truth answer ({_row_names(ds, missing)}); every "
+            "rollout of such a row would score 0. Fill in or drop those rows before training."
+        )
+
+
+def to_training_rows(data: Any, *, format_prompt: str | None, system_prompt: str | None,
+                     needs_answer: bool, role: Literal["train", "pool", "eval"] = "train"):
+    """A `Selection`, canonical rows or TRL rows -> TRL rows (`prompt`, `images`, `answer`, ...).
+
+    Raises when answers are missing (if the rewards need them) or when training rows include ones
+    that selection dropped; warns when training rows carry no RAP decision at all. Pool rows are
+    ordered hardest first.
+    """
+    from datasets import Dataset
+
+    from ..data.exporters import to_trl
+
+    what = {"train": "train_dataset", "pool": "replacement_pool", "eval": "eval_dataset"}[role]
+    is_pool = role == "pool"
+
+    if _is_selection(data):
+        data = data.replacement_pool() if is_pool else data.dataset
+    if not isinstance(data, Dataset):
+        if needs_answer or is_pool:
+            raise TypeError(
+                f"{what} must be a datasets.Dataset or a rap_hf Selection, got {type(data).__name__}"
+                + (" (online replacement needs random access to rows)" if is_pool else "")
+            )
+        return data  # e.g. an IterableDataset for plain GRPO: TRL checks it as it streams
+    columns = set(data.column_names)
+    if role == "train":
+        if "rap_keep" not in columns:
+            logger.warning(
+                "%s carries no RAP decisions (no `rap_keep` column): it was not chosen with rap_hf.select, so "
+                "this is plain GRPO on all %d rows.", what, len(data),
+            )
+        else:
+            dropped = np.flatnonzero(~np.asarray(data["rap_keep"], dtype=bool))
+            if len(dropped):
+                raise ValueError(
+                    f"{what} holds {len(dropped)} row(s) that selection dropped (rap_keep=False: "
+                    f"{_row_names(data, dropped)}). Pass selection.dataset or the Selection itself, not "
+                    "selection.decisions."
+                )
+    if is_pool:
+        data = hardest_first(data)
+    if "prompt" in columns:
+        if needs_answer:
+            _check_answers(data, what)
+        if not {"images", "image"} & columns:
+            logger.warning("%s has no `images` column: the model trains without pictures.", what)
+        return data
+    if set(CANONICAL_COLUMNS) <= columns:
+        if needs_answer:
+            _check_answers(data, what)
+        return to_trl(data, format_prompt=format_prompt, system_prompt=system_prompt)
+    raise ValueError(
+        f"{what} is neither canonical RAP rows ({', '.join(CANONICAL_COLUMNS)}) nor TRL rows (a `prompt` "
+        f"column); it has {', '.join(data.column_names)}. Convert it with rap_hf.to_rap_format."
+    )
+
+
+def hardest_first(pool):
+    """Order pool rows hardest first: higher `rap_difficulty`, then larger `rap_cde` (more visual
+    dependence), then `rap_id`. Rows without scores keep their order, after the scored ones."""
+    n = len(pool)
+    if "rap_difficulty" not in pool.column_names or n == 0:
+        return pool
+
+    def numbers(name: str) -> np.ndarray:
+        if name not in pool.column_names:
+            return np.zeros(n)
+        values = pool.select_columns([name]).with_format("arrow")[:].column(0).to_pylist()
+        return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+    difficulty, cde = numbers("rap_difficulty"), numbers("rap_cde")
+    ids = np.asarray(pool["rap_id"] if "rap_id" in pool.column_names else np.arange(n).astype(str))
+    # lexsort sorts by the last key first; NaN (unscored) sorts after every number.
+    order = np.lexsort((ids, np.nan_to_num(-cde, nan=np.inf), np.nan_to_num(-difficulty, nan=np.inf)))
+    return pool.select(order)
+
+
+def combine_with_pool(train, pool):
+    """Training rows first, then pool rows not already among them, with `rap_train_index`.
+
+    Returns (combined dataset, number of training rows, dataset indices of the pool rows).
+    """
+    from datasets import concatenate_datasets
+
+    if "rap_id" in train.column_names and "rap_id" in pool.column_names:
+        taken = set(train["rap_id"])
+        duplicate = np.flatnonzero([rid in taken for rid in pool["rap_id"]])
+        if len(duplicate):
+            logger.warning("Dropping %d replacement pool row(s) that are already training rows (%s).",
+                           len(duplicate), _row_names(pool, duplicate))
+            pool = pool.select(np.setdiff1d(np.arange(len(pool)), duplicate))
+    missing = [c for c in train.column_names if c not in pool.column_names]
+    if missing:
+        logger.warning("The replacement pool lacks columns %s; reward functions will not see them.", missing)
+    shared = [c for c in train.column_names if c in pool.column_names]
+    train, pool = train.select_columns(shared), pool.select_columns(shared)
+    try:
+        pool = pool.cast(train.features)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"The replacement pool's columns do not match the training rows' types: {error}") from error
+    combined = concatenate_datasets([train, pool])
+    combined = combined.add_column(INDEX_COLUMN, np.arange(len(combined)).tolist())
+    return combined, len(train), list(range(len(train), len(combined)))

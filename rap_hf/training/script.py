@@ -1,0 +1,196 @@
+"""`rap-hf train`: GRPO on a RAP subset from a YAML recipe, in the style of TRL's scripts.
+
+One `trl.TrlParser` reads three dataclasses (`TrainScriptArguments`, `RAPGRPOConfig`,
+`trl.ModelConfig`) from `--config recipe.yaml`; any flag on the command line overrides the recipe.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+PROG = "rap-hf train"
+
+
+@dataclass
+class TrainScriptArguments:
+    """What `rap-hf train` trains on: the rows, and the optional pool of replacement rows."""
+
+    dataset: str | None = field(
+        default=None,
+        metadata={"help": "Rows to train on: a folder written by `rap-hf select --output` (its dataset/ is used), "
+                          "a save_to_disk folder, a .parquet/.json/.jsonl/.csv file, or a Hub id. Canonical RAP rows "
+                          "or TRL rows (a conversational `prompt` column plus `images`)."},
+    )
+    dataset_split: str | None = field(
+        default=None,
+        metadata={"help": "Split of --dataset to train on; needed when it has several."},
+    )
+    replacement_pool: str | None = field(
+        default=None,
+        metadata={"help": "Rows that replace training rows whose rollouts were all right (or all wrong) in an epoch. "
+                          "None trains on a fixed set, as the paper does. 'auto': the rows `rap-hf select` left out "
+                          "that still give a signal (needs --dataset to be a select output folder). Otherwise a "
+                          "path or Hub id of rows; a select output folder gives its left-out rows."},
+    )
+    reward_funcs: list[str] | None = field(
+        default=None,
+        metadata={"help": "Reward functions: rap_reward (default: 0.9 accuracy + 0.1 format), accuracy_reward, "
+                          "format_reward, or dotted import paths (e.g. my_module.my_reward)."},
+    )
+    processor_kwargs: dict | str | None = field(
+        default=None,
+        metadata={"help": "Keyword arguments for AutoProcessor.from_pretrained, as a mapping in the recipe or JSON "
+                          "on the command line. TRL 1.16 has no max_prompt_length, so this is where image tokens are "
+                          "capped, e.g. Qwen-VL: '{\"size\": {\"longest_edge\": 1003520, \"shortest_edge\": "
+                          "3136}}' (pixels; 28 x 28 pixels per image token)."},
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.processor_kwargs, str):  # a command-line flag arrives as JSON text
+            import json
+
+            try:
+                self.processor_kwargs = json.loads(self.processor_kwargs)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"--processor_kwargs must be a JSON object: {error}") from error
+        if self.processor_kwargs is not None and not isinstance(self.processor_kwargs, dict):
+            raise ValueError(f"processor_kwargs must be a mapping, got {self.processor_kwargs!r}")
+
+
+def make_parser():
+    """The one parser of `rap-hf train` (also what the tests parse the recipes with)."""
+    from trl import ModelConfig, TrlParser
+
+    from .config import RAPGRPOConfig
+
+    return TrlParser((TrainScriptArguments, RAPGRPOConfig, ModelConfig), prog=PROG,
+                     description="GRPO on a RAP subset (RAPGRPOTrainer). Give a recipe with --config "
+                                 "configs/<recipe>.yaml; flags override its values.")
+
+
+def parse_args(argv: Sequence[str]):
+    """argv (everything after `train`) -> (TrainScriptArguments, RAPGRPOConfig, ModelConfig)."""
+    return make_parser().parse_args_and_config(args=list(argv))
+
+
+def is_select_output(path: str) -> bool:
+    """True for a folder written by `rap-hf select --output` (dataset/ and decisions/ inside)."""
+    return os.path.isdir(os.path.join(path, "dataset")) and os.path.isdir(os.path.join(path, "decisions"))
+
+
+def _load_one(ref: str, split: str | None, flag: str):
+    from datasets import DatasetDict
+
+    from ..data.io import load_rows
+
+    rows = load_rows(ref, split)
+    if isinstance(rows, DatasetDict):
+        raise ValueError(f"{ref!r} has several splits ({', '.join(rows)}); choose one with {flag}")
+    return rows
+
+
+def load_training_rows(script_args: TrainScriptArguments):
+    """(train rows, replacement pool or None), as `TrainScriptArguments` describes them."""
+    from datasets import load_from_disk
+
+    from ..selection import replacement_pool_rows
+
+    ref = script_args.dataset
+    if not ref:
+        raise ValueError("give the rows to train on: --dataset (or `dataset:` in the recipe)")
+    if is_select_output(ref):
+        train = load_from_disk(os.path.join(ref, "dataset"))
+    else:
+        train = _load_one(ref, script_args.dataset_split, "--dataset_split")
+
+    pool_ref = script_args.replacement_pool
+    if pool_ref is None:
+        return train, None
+    if pool_ref == "auto":
+        if not is_select_output(ref):
+            raise ValueError(
+                f"--replacement_pool auto takes the rows left out by `rap-hf select`, so --dataset must be a folder "
+                f"written by `rap-hf select --output` (with dataset/ and decisions/ inside); {ref!r} is not. Pass the "
+                "pool's rows as a path instead, or leave --replacement_pool unset to train on a fixed set."
+            )
+        pool_ref = ref
+    if is_select_output(pool_ref):
+        pool = replacement_pool_rows(load_from_disk(os.path.join(pool_ref, "decisions")))
+    else:
+        pool = _load_one(pool_ref, None, "a single-split pool")
+    return train, pool
+
+
+def resolve_reward_funcs(names: Sequence[str] | None) -> list | None:
+    """Reward function names or dotted paths -> callables (None keeps the trainer's default)."""
+    import importlib
+    import sys
+
+    from .. import rewards
+
+    if not names:
+        return None
+    known = {"rap_reward": rewards.rap_reward, "accuracy_reward": rewards.accuracy_reward,
+             "format_reward": rewards.format_reward}
+    funcs = []
+    for name in names:
+        if name in known:
+            funcs.append(known[name])
+        elif "." in name:
+            module_name, attribute = name.rsplit(".", 1)
+            if os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())  # as TRL's script: modules next to the recipe import
+            funcs.append(getattr(importlib.import_module(module_name), attribute))
+        else:
+            raise ValueError(f"unknown reward function {name!r}: use {', '.join(known)} or a dotted import path")
+    return funcs
+
+
+def train(script_args: TrainScriptArguments, training_args: Any, model_args: Any) -> str:
+    """Load the model and rows, run `RAPGRPOTrainer`, save model and processor; return the folder."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from trl import get_peft_config, get_quantization_config
+
+    from .trainer import RAPGRPOTrainer
+
+    name = model_args.model_name_or_path
+    if not name:
+        raise ValueError("give the model to train: --model_name_or_path (or `model_name_or_path:` in the recipe)")
+    train_rows, pool = load_training_rows(script_args)
+    reward_funcs = resolve_reward_funcs(script_args.reward_funcs)
+
+    load_kwargs: dict[str, Any] = {"revision": model_args.model_revision, "dtype": model_args.dtype,
+                                   "attn_implementation": model_args.attn_implementation,
+                                   "trust_remote_code": training_args.trust_remote_code}
+    quantization_config = get_quantization_config(model_args)
+    if quantization_config is not None:  # --load_in_4bit / --load_in_8bit (bitsandbytes), usually with --use_peft
+        from accelerate import PartialState
+
+        # Each process holds its own whole quantized copy on its own device.
+        load_kwargs.update(quantization_config=quantization_config,
+                           device_map={"": PartialState().local_process_index})
+    load_kwargs.update(training_args.model_init_kwargs or {})  # the recipe's own loading options win
+    model = AutoModelForImageTextToText.from_pretrained(name, **load_kwargs)
+    # Left padding and truncation, as GRPOTrainer loads a processor itself: prompts are batched for generation.
+    processor_kwargs = {"revision": model_args.model_revision, "padding_side": "left", "truncation_side": "left",
+                        "trust_remote_code": training_args.trust_remote_code, **(script_args.processor_kwargs or {})}
+    processor = AutoProcessor.from_pretrained(name, **processor_kwargs)
+
+    trainer = RAPGRPOTrainer(model, training_args, train_dataset=train_rows, reward_funcs=reward_funcs,
+                             replacement_pool=pool, processing_class=processor, peft_config=get_peft_config(model_args))
+    pool_note = f", replacement pool of {len(pool)} rows" if pool is not None else ""
+    trainer.accelerator.print(f"Training {name} on {len(train_rows)} rows from {script_args.dataset}{pool_note}")
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+
+    output_dir = training_args.output_dir
+    trainer.save_model(output_dir)
+    if trainer.is_world_process_zero():
+        processor.save_pretrained(output_dir)
+    what = "LoRA adapter" if model_args.use_peft else "model"
+    trainer.accelerator.print(f"Saved the trained {what} and its processor to {output_dir}")
+    if hasattr(trainer, "end"):  # transformers >= 5.18: finish trackers, leave the process group
+        trainer.end()
+    return output_dir
