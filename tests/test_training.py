@@ -189,3 +189,21 @@ def test_two_processes_gather_outcomes_and_swap_alike(tiny_vlm_paths, tmp_path):
     new = ranks[0]["history"][0]["new"]
     for rank in ranks:
         assert rank["seen"][1].count(new) > 0 and ranks[0]["solved_index"] not in rank["seen"][1]
+
+
+def test_trains_a_lora_adapter_through_trl_peft_support(tiny_vlm_paths, selection, tmp_path):
+    """PEFT goes through TRL untouched: only the LoRA weights train, and the saved adapter loads."""
+    from peft import LoraConfig, PeftModel
+
+    model, processor = _load(tiny_vlm_paths["qwen2_5_vl"])
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    trainer = RAPGRPOTrainer(model, _args(tmp_path), train_dataset=selection, replacement_pool=selection,
+                             reward_funcs=[rap_reward, dense_overlap], processing_class=processor, peft_config=lora)
+    assert isinstance(trainer.model, PeftModel)
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if "lora_B" in n}
+    trainer.train()
+    assert any(not torch.equal(before[n], p) for n, p in trainer.model.named_parameters() if "lora_B" in n)
+    trainer.save_model(str(tmp_path / "adapter"))
+    reloaded = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(tiny_vlm_paths["qwen2_5_vl"]),
+                                         str(tmp_path / "adapter"))
+    assert any("lora_A" in n for n, _ in reloaded.named_parameters())
