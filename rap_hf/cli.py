@@ -17,7 +17,6 @@ from . import __version__
 # Stages of the pipeline that later releases add; named here so the CLI says plainly what exists.
 PLANNED = {
     "quickstart": "the end-to-end run (world -> warm-up -> scoring -> selection -> GRPO -> evaluation)",
-    "train": "GRPO training on a selection (RAPGRPOTrainer)",
     "eval": "answer-accuracy evaluation of a checkpoint",
     "push": "publishing subsets and checkpoints to the Hub with cards",
 }
@@ -29,6 +28,7 @@ AVAILABLE = {
     "verify": "check one response against a ground-truth answer",
     "score": "add RAP's score columns (rollout CDE, ACE, logit-CDE) to a dataset",
     "select": "select rows of a scored dataset (CDE -> ACE -> DRM) and write the report",
+    "train": "GRPO training on a selection from a YAML recipe (RAPGRPOTrainer; --help lists every flag)",
 }
 
 
@@ -177,6 +177,15 @@ def _cmd_select(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .training.script import parse_args, train
+
+    # TRL's parser owns every flag of `train` (--config, the recipe's fields and --help). `train`
+    # prints where the checkpoint is, once (on the main process of a multi-process launch).
+    train(*parse_args(args.train_argv))
+    return 0
+
+
 def _cmd_planned(args: argparse.Namespace) -> int:
     print(
         f"rap-hf {args.command}: {PLANNED[args.command]} is not part of rap-hf {__version__} yet.\n"
@@ -257,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(p, SelectionConfig)
     p.set_defaults(func=_cmd_select)
 
+    # No flags of its own and no -h: argv after `train` goes, untouched, to TRL's parser (see main).
+    p = sub.add_parser("train", help=AVAILABLE["train"], add_help=False)
+    p.set_defaults(func=_cmd_train)
+
     for name, what in PLANNED.items():
         p = sub.add_parser(name, help=f"(not yet available) {what}")
         p.set_defaults(func=_cmd_planned)
@@ -264,7 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "train":
+        args.train_argv = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, NotImplementedError) as error:

@@ -345,12 +345,18 @@ def replacement_pool_rows(decisions):
     Pass them as `RAPGRPOTrainer(..., replacement_pool=...)` (or pass the `Selection` itself), which
     draws from them hardest first when a training row stops teaching.
     """
-    columns = ["rap_keep", "rap_reason", "rap_difficulty"]
-    missing = [c for c in columns if c not in decisions.column_names]
+    missing = [c for c in ("rap_keep", "rap_reason") if c not in decisions.column_names]
     if missing:
-        raise ValueError(f"replacement_pool_rows needs a selection's decisions (columns {columns}); missing {missing}")
-    table = decisions.select_columns(columns).with_format("arrow")[:]
-    difficulty = np.array([np.nan if d is None else d for d in table.column("rap_difficulty").to_pylist()])
+        raise ValueError(f"replacement_pool_rows needs a selection's decisions; missing columns {missing}")
+    table = decisions.select_columns(["rap_keep", "rap_reason"]).with_format("arrow")[:]
+    if "rap_difficulty" not in decisions.column_names:
+        # Scores from before the scorer wrote it: derive it from the image rollouts, as the scorer does.
+        outcomes = read_outcomes(decisions)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            derived = np.where(outcomes.valid, 1 - outcomes.image_correct / max(outcomes.num_rollouts, 1), np.nan)
+        decisions = decisions.add_column("rap_difficulty", [None if np.isnan(d) else float(d) for d in derived])
+    values = decisions.select_columns(["rap_difficulty"]).with_format("arrow")[:].column(0).to_pylist()
+    difficulty = np.array([np.nan if d is None else d for d in values], dtype=float)
     with np.errstate(invalid="ignore"):
         signal = (difficulty > 0) & (difficulty < 1)
     usable = ~np.isin(np.asarray(table.column("rap_reason").to_pylist(), dtype=object), ["error", "attention_biased"])

@@ -107,6 +107,14 @@ def test_stock_grpo_trainer_trains_with_rap_reward(tiny_vlm_paths, world, tmp_pa
     assert trainer.state.global_step == 2 and 0.0 <= logged["rewards/rap_reward/mean"] <= 1.0
 
 
+def test_trl_rows_are_trained_as_given(tiny_vlm_paths, world, tmp_path):
+    rows = to_trl(world["train"].select(range(4)), format_prompt="Answer in \\boxed{}.")
+    trainer = RAPGRPOTrainer(tiny_vlm_paths["llava"], _args(tmp_path), train_dataset=rows)
+    assert trainer.train_dataset["prompt"] == rows["prompt"]  # no second format prompt
+    with pytest.raises(ValueError, match="no `answer` column"):
+        RAPGRPOTrainer(tiny_vlm_paths["llava"], _args(tmp_path), train_dataset=rows.remove_columns("answer"))
+
+
 def test_bad_training_data_is_refused_with_the_rows_named(tiny_vlm_paths, world, selection, tmp_path):
     model = tiny_vlm_paths["qwen2_5_vl"]  # never loaded: the checks come first
     rows = world["train"].select(range(4)).to_dict()
@@ -207,3 +215,15 @@ def test_trains_a_lora_adapter_through_trl_peft_support(tiny_vlm_paths, selectio
     reloaded = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(tiny_vlm_paths["qwen2_5_vl"]),
                                          str(tmp_path / "adapter"))
     assert any("lora_A" in n for n, _ in reloaded.named_parameters())
+
+
+def test_replacement_pool_is_the_left_out_rows_with_signal(selection):
+    pool = selection.replacement_pool()
+    assert set(pool["rap_reason"]) == {"language_prior"} and not any(pool["rap_keep"])
+    assert all(0 < d < 1 for d in pool["rap_difficulty"]) and len(pool) == 16
+    # Scores without rap_difficulty (hand-made, or older): derived from the image rollouts.
+    bare = selection.decisions.remove_columns("rap_difficulty")
+    from rap_hf.selection import replacement_pool_rows
+
+    derived = replacement_pool_rows(bare)
+    assert derived["rap_id"] == pool["rap_id"] and derived["rap_difficulty"] == pytest.approx(pool["rap_difficulty"])

@@ -26,7 +26,8 @@ class TrainScriptArguments:
     )
     dataset_split: str | None = field(
         default=None,
-        metadata={"help": "Split of --dataset to train on; needed when it has several."},
+        metadata={"help": "Split of --dataset to train on; needed when it has several (a select output folder "
+                          "has one)."},
     )
     replacement_pool: str | None = field(
         default=None,
@@ -81,14 +82,14 @@ def is_select_output(path: str) -> bool:
     return os.path.isdir(os.path.join(path, "dataset")) and os.path.isdir(os.path.join(path, "decisions"))
 
 
-def _load_one(ref: str, split: str | None, flag: str):
+def _load_one(ref: str, split: str | None, hint: str):
     from datasets import DatasetDict
 
     from ..data.io import load_rows
 
     rows = load_rows(ref, split)
     if isinstance(rows, DatasetDict):
-        raise ValueError(f"{ref!r} has several splits ({', '.join(rows)}); choose one with {flag}")
+        raise ValueError(f"{ref!r} has several splits ({', '.join(rows)}); {hint}")
     return rows
 
 
@@ -104,7 +105,7 @@ def load_training_rows(script_args: TrainScriptArguments):
     if is_select_output(ref):
         train = load_from_disk(os.path.join(ref, "dataset"))
     else:
-        train = _load_one(ref, script_args.dataset_split, "--dataset_split")
+        train = _load_one(ref, script_args.dataset_split, "choose one with --dataset_split")
 
     pool_ref = script_args.replacement_pool
     if pool_ref is None:
@@ -120,7 +121,7 @@ def load_training_rows(script_args: TrainScriptArguments):
     if is_select_output(pool_ref):
         pool = replacement_pool_rows(load_from_disk(os.path.join(pool_ref, "decisions")))
     else:
-        pool = _load_one(pool_ref, None, "a single-split pool")
+        pool = _load_one(pool_ref, None, "a replacement pool must have one split (save that split on its own)")
     return train, pool
 
 
@@ -183,14 +184,18 @@ def train(script_args: TrainScriptArguments, training_args: Any, model_args: Any
                              replacement_pool=pool, processing_class=processor, peft_config=get_peft_config(model_args))
     pool_note = f", replacement pool of {len(pool)} rows" if pool is not None else ""
     trainer.accelerator.print(f"Training {name} on {len(train_rows)} rows from {script_args.dataset}{pool_note}")
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    resume = training_args.resume_from_checkpoint
+    if isinstance(resume, str) and resume.lower() == "true":  # the flag is text: "true" = the last checkpoint
+        resume = True
+    trainer.train(resume_from_checkpoint=resume)
 
     output_dir = training_args.output_dir
     trainer.save_model(output_dir)
     if trainer.is_world_process_zero():
         processor.save_pretrained(output_dir)
     what = "LoRA adapter" if model_args.use_peft else "model"
-    trainer.accelerator.print(f"Saved the trained {what} and its processor to {output_dir}")
+    trainer.accelerator.print(f"Checkpoint: saved the trained {what} and its processor to {output_dir} "
+                              "(AutoModelForImageTextToText / AutoProcessor .from_pretrained)")
     if hasattr(trainer, "end"):  # transformers >= 5.18: finish trackers, leave the process group
         trainer.end()
     return output_dir
