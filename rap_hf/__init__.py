@@ -35,11 +35,15 @@ _EXPORTS = {
     "RAPGRPOTrainer": "rap_hf.training",
     "RAPGRPOConfig": "rap_hf.training",
     "ReplacementSampler": "rap_hf.training",
+    "evaluate_model": "rap_hf.evaluation",
+    "push_subset": "rap_hf.hub",
+    "push_checkpoint": "rap_hf.hub",
+    "push_space": "rap_hf.hub",
 }
 
 # Submodules reachable as attributes, e.g. `rap_hf.baselines.random_subset`.
 _SUBMODULES = ("baselines", "data", "rollouts", "scoring", "selection", "testing", "verify", "prompts", "rewards",
-               "training")
+               "training", "evaluation", "metrics", "hub")
 
 __all__ = ["__version__", *_EXPORTS]
 
@@ -53,6 +57,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .prompts import FORMAT_PROMPT, build_conversation
     from .testing import build_tiny_vlm
     from .training import RAPGRPOConfig, RAPGRPOTrainer, ReplacementSampler
+    from .evaluation import evaluate_model
+    from .hub import push_checkpoint, push_space, push_subset
     from .verify import extract_answer, is_correct, is_formatted
 
 

@@ -17,8 +17,6 @@ from . import __version__
 # Stages of the pipeline that later releases add; named here so the CLI says plainly what exists.
 PLANNED = {
     "quickstart": "the end-to-end run (world -> warm-up -> scoring -> selection -> GRPO -> evaluation)",
-    "eval": "answer-accuracy evaluation of a checkpoint",
-    "push": "publishing subsets and checkpoints to the Hub with cards",
 }
 AVAILABLE = {
     "world": "write the embedded visual world (train/test) to a folder",
@@ -29,6 +27,8 @@ AVAILABLE = {
     "score": "add RAP's score columns (rollout CDE, ACE, logit-CDE) to a dataset",
     "select": "select rows of a scored dataset (CDE -> ACE -> DRM) and write the report",
     "train": "GRPO training on a selection from a YAML recipe (RAPGRPOTrainer; --help lists every flag)",
+    "eval": "answer accuracy of a model on a canonical benchmark split (rows.jsonl + summary.json)",
+    "push": "publish a subset, a checkpoint or the Space to the Hub in one commit, with its card",
 }
 
 
@@ -164,13 +164,7 @@ def _cmd_select(args: argparse.Namespace) -> int:
 
     config = SelectionConfig(**_config_values(args, SelectionConfig))
     selection = select(load_rows(args.input, args.split, single=True), config)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    selection.dataset.save_to_disk(str(out / "dataset"))
-    selection.decisions.save_to_disk(str(out / "decisions"))
-    selection.report.to_json(out / "report.json")
-    (out / "report.md").write_text(selection.report.to_markdown())
-    selection.report.save_plots(out / "plots")
+    out = selection.save_to_disk(args.output)
     print(selection.report.to_markdown())
     print(f"Wrote the {selection.report.kept} kept rows to {out / 'dataset'}, every row's decision to "
           f"{out / 'decisions'}, and the report to {out}/report.md, report.json and plots/")
@@ -183,6 +177,36 @@ def _cmd_train(args: argparse.Namespace) -> int:
     # TRL's parser owns every flag of `train` (--config, the recipe's fields and --help). `train`
     # prints where the checkpoint is, once (on the main process of a multi-process launch).
     train(*parse_args(args.train_argv))
+    return 0
+
+
+def _cmd_push(args: argparse.Namespace) -> int:
+    from . import hub
+
+    # The token comes from HF_TOKEN or `hf auth login`, never from a flag (shell history keeps flags).
+    where = dict(local_dir=args.local_dir, private=args.private or None, commit_message=args.message)
+    if args.what == "subset":
+        from .selection import Selection
+
+        scoring = None
+        if args.scoring_config:
+            import yaml
+
+            scoring = yaml.safe_load(Path(args.scoring_config).read_text())
+        selection = Selection.load_from_disk(args.selection)
+        result = hub.push_subset(selection, args.repo_id, source_dataset=args.source_dataset,
+                                 source_revision=args.source_revision, license=args.license,
+                                 scorer=scoring, scorer_model=args.scorer_model, **where)
+    elif args.what == "checkpoint":
+        summary = json.loads(Path(args.eval_summary).read_text()) if args.eval_summary else None
+        result = hub.push_checkpoint(args.folder, args.repo_id, eval_results=summary, base_model=args.base_model,
+                                     training_dataset=args.training_dataset, license=args.license, **where)
+    else:
+        result = hub.push_space(args.repo_id, space_dir=args.space_dir, **where)
+    if args.local_dir:
+        print(f"Wrote the repository tree of {args.repo_id} to {result} (nothing uploaded)")
+    else:
+        print(f"Pushed {args.what} to {args.repo_id}: {getattr(result, 'commit_url', result)}")
     return 0
 
 
@@ -270,6 +294,35 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help=AVAILABLE["train"], add_help=False)
     p.set_defaults(func=_cmd_train)
 
+    from .evaluation import add_eval_arguments, run_eval_command
+
+    p = add_eval_arguments(sub.add_parser("eval", help=AVAILABLE["eval"]))
+    p.set_defaults(func=run_eval_command)
+
+    p = sub.add_parser("push", help=AVAILABLE["push"])
+    kinds = p.add_subparsers(dest="what", required=True, metavar="WHAT")
+    subset = kinds.add_parser("subset", help="a selection (rap-hf select --output) as a dataset repository")
+    subset.add_argument("--selection", required=True, help="Folder written by rap-hf select --output")
+    subset.add_argument("--source-dataset", help="Hub id of the dataset the rows came from")
+    subset.add_argument("--source-revision", help="Its revision (commit or tag)")
+    subset.add_argument("--scorer-model", help="Hub id of the model that scored the rows")
+    subset.add_argument("--scoring-config", help="The RAPConfig YAML the rows were scored with (for the card)")
+    checkpoint = kinds.add_parser("checkpoint", help="a trained model folder as a model repository")
+    checkpoint.add_argument("--folder", required=True, help="rap-hf train's output, or a checkpoint-N folder")
+    checkpoint.add_argument("--eval-summary", help="summary.json written by rap-hf eval (model-index results)")
+    checkpoint.add_argument("--base-model", help="Hub id of the model that was trained")
+    checkpoint.add_argument("--training-dataset", help="Hub id of the training subset (e.g. pushed with push subset)")
+    space = kinds.add_parser("space", help="spaces_demo/ as a Gradio Space")
+    space.add_argument("--space-dir", help="The Space folder (default: spaces_demo/ of this checkout)")
+    for kind in (subset, checkpoint, space):
+        kind.add_argument("--repo-id", required=True, help="namespace/name on the Hub")
+        kind.add_argument("--local-dir", help="Write the repository tree to this new folder instead of uploading")
+        kind.add_argument("--private", action="store_true", help="Create the repository as private")
+        kind.add_argument("--message", help="Commit message")
+        if kind is not space:
+            kind.add_argument("--license", help="License id for the card metadata (e.g. apache-2.0)")
+    p.set_defaults(func=_cmd_push)
+
     for name, what in PLANNED.items():
         p = sub.add_parser(name, help=f"(not yet available) {what}")
         p.set_defaults(func=_cmd_planned)
@@ -285,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, NotImplementedError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, NotImplementedError) as error:
         print(f"rap-hf {args.command}: error: {error}", file=sys.stderr)
         return 1
 

@@ -337,6 +337,37 @@ class Selection:
         """The rows left out that still give GRPO a signal (see `replacement_pool_rows`)."""
         return replacement_pool_rows(self.decisions)
 
+    def save_to_disk(self, folder: str | Path) -> Path:
+        """Write `dataset/` (kept rows), `decisions/` (every row), `report.json`, `report.md`,
+        `selection_config.json` and `plots/`; `Selection.load_from_disk` reads it back."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.dataset.save_to_disk(str(folder / "dataset"))
+        self.decisions.save_to_disk(str(folder / "decisions"))
+        self.report.to_json(folder / "report.json")
+        (folder / "report.md").write_text(self.report.to_markdown())
+        config = self.config.to_dict() if self.config is not None else None
+        (folder / "selection_config.json").write_text(json.dumps(config, indent=2))
+        self.report.save_plots(folder / "plots")
+        return folder
+
+    @classmethod
+    def load_from_disk(cls, folder: str | Path) -> Selection:
+        """A selection written by `save_to_disk` (or `rap-hf select --output`)."""
+        from datasets import load_from_disk
+
+        folder = Path(folder)
+        missing = [name for name in ("dataset", "decisions", "report.json") if not (folder / name).exists()]
+        if missing:
+            raise FileNotFoundError(f"{folder} is not a saved selection (no {', '.join(missing)}); write one with "
+                                    "Selection.save_to_disk or `rap-hf select --output`")
+        report = json.loads((folder / "report.json").read_text())
+        report.pop("fraction", None)
+        config_path = folder / "selection_config.json"
+        config = json.loads(config_path.read_text()) if config_path.exists() else None
+        return cls(dataset=load_from_disk(str(folder / "dataset")), decisions=load_from_disk(str(folder / "decisions")),
+                   report=SelectionReport(**report), config=SelectionConfig(**config) if config else None)
+
 
 def replacement_pool_rows(decisions):
     """Rows of `decisions` left out that still give GRPO a signal: not kept, scored without error,

@@ -1,0 +1,403 @@
+"""Publishing to the Hugging Face Hub: RAP subsets, trained checkpoints and the Gradio Space.
+
+Each push builds the whole repository tree in a folder first (cards rendered from the Jinja
+templates in `model_cards/`), then uploads it as ONE commit (`HfApi.create_commit`): a push that
+fails half-way leaves the repository as it was. `local_dir=` writes the same tree to a folder and
+uploads nothing (to review it, or to upload it later with `hf upload`). `api=` takes any object with
+`HfApi`'s `create_repo` and `create_commit`. The token is handed to those two calls only: never
+logged, never written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "model_cards"
+SPACE_DIR = ROOT / "spaces_demo"
+
+DATASET_TAGS = ["rap", "data-selection", "vision-language", "multimodal-reasoning", "grpo"]
+MODEL_TAGS = ["rap", "grpo", "trl", "vision-language", "multimodal-reasoning"]
+REASON_MEANINGS = {
+    "kept": "passed CDE (the image matters) and ACE",
+    "kept_replacement": "added by DRM: among the hardest rows that still give GRPO a signal",
+    "language_prior": "solvable without the image (CDE below the threshold), or not drawn",
+    "attention_biased": "reasoning anchored on an empty token (ACE above the threshold)",
+    "trivial": "every image rollout right: no GRPO signal (removed by DRM)",
+    "unsolvable": "no image rollout right: no GRPO signal",
+    "error": "could not be scored (see rap_error in decisions)",
+    "not_selected": "left out by a baseline selection",
+}
+# Training state that a published model does not need (and pickles that the Hub flags).
+CHECKPOINT_SKIP = ("optimizer.pt", "scheduler.pt", "scaler.pt", "training_args.bin", "rap_replacement.json")
+CHECKPOINT_SKIP_PATTERNS = (re.compile(r"rng_state.*\.pth$"), re.compile(r"^global_step\d+"))
+SHARD_BYTES = 500 * 2**20
+
+
+# --------------------------------------------------------------------------- shared
+def _template(name: str, template: str | Path | None) -> Path:
+    path = Path(template) if template is not None else TEMPLATES / name
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Card template {path} not found. It ships in the rap-hf source tree (model_cards/); pass template= "
+            "with your own Jinja template (it must start with the '---\\n{{ card_data }}\\n---' front matter)."
+        )
+    return path
+
+
+def _tree_folder(local_dir: str | Path | None) -> Path:
+    if local_dir is None:
+        return Path(tempfile.mkdtemp(prefix="rap-hf-push-"))
+    folder = Path(local_dir)
+    if folder.exists() and any(folder.iterdir()):
+        raise FileExistsError(f"{folder} is not empty: choose a new folder for the repository tree")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _upload(tree: Path, repo_id: str, repo_type: str, *, api, token, private, commit_message: str,
+            create_kwargs: dict | None = None):
+    """Create the repo if needed, then ONE commit with every file of `tree`."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    api = api if api is not None else HfApi()
+    files = sorted(p for p in tree.rglob("*") if p.is_file())
+    operations = [CommitOperationAdd(path_in_repo=p.relative_to(tree).as_posix(), path_or_fileobj=str(p))
+                  for p in files]
+    logger.info("Uploading %d files to the %s repository %s in one commit", len(files), repo_type, repo_id)
+    api.create_repo(repo_id=repo_id, repo_type=repo_type, private=private, exist_ok=True, token=token,
+                    **(create_kwargs or {}))
+    return api.create_commit(repo_id=repo_id, repo_type=repo_type, operations=operations,
+                             commit_message=commit_message, token=token)
+
+
+def _finish(tree: Path, local_dir, repo_id: str, repo_type: str, **upload):
+    if local_dir is not None:
+        logger.info("Wrote the %s repository tree for %s to %s (nothing uploaded)", repo_type, repo_id, tree)
+        return tree
+    try:
+        return _upload(tree, repo_id, repo_type, **upload)
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+
+
+def _size_category(n: int) -> str:
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                         (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
+        if n < limit:
+            return label
+    return "n>10M"
+
+
+def _shown(value: Any) -> str:
+    value = getattr(value, "value", value)  # enums (e.g. SchedulerType.CONSTANT) as their plain value
+    text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+# --------------------------------------------------------------------------- subsets
+def _embedded_images(ds):
+    """Read every image's bytes into the rows, so the Parquet files are self-contained."""
+    from .data.images import read_image_bytes
+
+    if "images" not in ds.column_names:
+        return ds
+
+    def embed(batch):
+        return {"images": [[{"bytes": read_image_bytes(ref), "path": None} for ref in refs or []]
+                           for refs in batch["images"]]}
+
+    return ds.map(embed, batched=True, batch_size=64, features=ds.features, desc="Embedding images")
+
+
+def _write_parquet_shards(ds, folder: Path, split: str) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    shards = max(1, math.ceil(ds.data.nbytes / SHARD_BYTES))
+    paths = []
+    for index in range(shards):
+        path = folder / f"{split}-{index:05d}-of-{shards:05d}.parquet"
+        ds.shard(shards, index, contiguous=True).to_parquet(str(path))
+        paths.append(path)
+    return paths
+
+
+def _scoring_settings(scorer) -> tuple[str | None, dict | None]:
+    """(scorer model, RAPConfig values) from a RAPScorer, a RAPConfig, a dict, or a model id."""
+    if scorer is None:
+        return None, None
+    if isinstance(scorer, str):
+        return scorer, None
+    if isinstance(scorer, dict):
+        return None, dict(scorer)
+    if hasattr(scorer, "to_dict"):  # a RAPConfig
+        return None, scorer.to_dict()
+    model_ref = getattr(scorer, "model_ref", None)
+    return model_ref, scorer.config.to_dict()
+
+
+def _hub_id(ref: str | None) -> str | None:
+    """`ref` when it looks like a Hub repo id, else None (local paths never go into public cards)."""
+    if ref and re.fullmatch(r"[\w.-]+/[\w.-]+", ref) and not ref.startswith((".", "/")):
+        return ref
+    return None
+
+
+def write_subset_tree(selection, folder: str | Path, repo_id: str, *, source_dataset: str | None = None,
+                      source_revision: str | None = None, scorer=None, scorer_model: str | None = None,
+                      license: str | None = None,
+                      pretty_name: str | None = None, template: str | Path | None = None) -> Path:
+    """Write the dataset repository of a selection to `folder` (see `push_subset`)."""
+    from datasets import DatasetInfo
+    from datasets.info import DatasetInfosDict
+    from datasets.utils.metadata import MetadataConfigs
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    folder = Path(folder)
+    report = selection.report
+    kept = _embedded_images(selection.dataset)
+    _write_parquet_shards(kept, folder / "data", "train")
+    decisions = selection.decisions.remove_columns([c for c in ("images",) if c in selection.decisions.column_names])
+    (folder / "decisions").mkdir()
+    decisions.to_parquet(str(folder / "decisions" / "decisions.parquet"))
+    plots = ([p.relative_to(folder).as_posix() for p in report.save_plots(folder / "plots")]
+             if report.histograms else [])  # a baseline over unscored rows has no scores to plot
+    recorded_model, scoring_config = _scoring_settings(scorer)
+    scorer_model = scorer_model or recorded_model
+    selection_config = selection.config.to_dict() if selection.config is not None else dict(report.thresholds)
+    (folder / "rap_report.json").write_text(json.dumps(
+        {**report.to_dict(), "selection_config": selection_config, "scoring_config": scoring_config,
+         "scorer_model": scorer_model, "source_dataset": source_dataset, "source_revision": source_revision,
+         "rap_hf_version": __version__}, indent=2, default=str))
+
+    license = license or selection.dataset.info.license or None
+    card_data = DatasetCardData(
+        license=license, tags=DATASET_TAGS, source_datasets=[source_dataset] if source_dataset else None,
+        task_categories=["image-text-to-text", "visual-question-answering"],
+        size_categories=[_size_category(report.kept)], pretty_name=pretty_name or repo_id.split("/")[-1],
+    )
+    MetadataConfigs({
+        "default": {"data_files": [{"split": "train", "path": "data/train-*"}]},
+        "decisions": {"data_files": [{"split": "train", "path": "decisions/*.parquet"}]},
+    }).to_dataset_card_data(card_data)
+    DatasetInfosDict({
+        "default": DatasetInfo(features=kept.features, config_name="default"),
+        "decisions": DatasetInfo(features=decisions.features, config_name="decisions"),
+    }).to_dataset_card_data(card_data)
+
+    meanings = dict(REASON_MEANINGS)
+    if report.mode not in ("paper", "reference"):
+        meanings["kept"] = f"drawn by the {report.mode} baseline"
+    counts = [{"reason": reason, "count": count, "meaning": meanings.get(reason, ""),
+               "share": f"{100 * count / report.total:.1f}" if report.total else "0.0"}
+              for reason, count in report.counts.items()]
+    assert sum(row["count"] for row in counts) == report.total, "every input row must be accounted for"
+    canonical = {"rap_id", "question", "answer", "images", "choices", "rap_keep", "rap_reason"}
+    extra = [c for c in kept.column_names if c not in canonical and not c.startswith("rap_")]
+    card = DatasetCard.from_template(
+        card_data, template_path=str(_template("dataset_card.md", template)),
+        pretty_name=card_data.pretty_name, repo_id=repo_id, kept=report.kept, total=report.total,
+        kept_percent=f"{100 * report.fraction:.1f}", source_dataset=source_dataset, source_revision=source_revision,
+        scorer_model=scorer_model, mode=report.mode,
+        scoring_config={k: _shown(v) for k, v in (scoring_config or {}).items()},
+        selection_config={k: _shown(v) for k, v in selection_config.items()},
+        means={k: (f"{v:.4f}" if isinstance(v, float) else _shown(v)) for k, v in report.means.items()},
+        counts=counts, plots=plots, extra_columns=", ".join(f"`{c}`" for c in extra), rap_hf_version=__version__,
+    )
+    card.save(str(folder / "README.md"))
+    return folder
+
+
+def push_subset(selection, repo_id: str, *, api=None, token: str | None = None, private: bool | None = None,
+                local_dir: str | Path | None = None, commit_message: str | None = None,
+                source_dataset: str | None = None, source_revision: str | None = None, scorer=None,
+                scorer_model: str | None = None, license: str | None = None, pretty_name: str | None = None,
+                template: str | Path | None = None):
+    """Publish a `Selection` as a Hub dataset: kept rows, every decision, report, plots and card.
+
+    One commit holds `data/train-*.parquet` (the kept rows, images embedded: `load_dataset(repo_id)`
+    gives them back), `decisions/decisions.parquet` (every input row, configuration "decisions"),
+    `rap_report.json`, `plots/` and `README.md` rendered from `model_cards/dataset_card.md`.
+
+    Args:
+        selection: The output of `rap_hf.select` (or a baseline, or `Selection.load_from_disk`).
+        repo_id: "namespace/name" of the dataset repository (created if missing).
+        api: An `HfApi`, or any object with its `create_repo` / `create_commit` (default `HfApi()`).
+        token: Hub token for the two calls; default: the logged-in user (`HF_TOKEN` / `hf auth login`).
+        private: Visibility of a newly created repository.
+        local_dir: Write the tree to this (new or empty) folder instead of uploading.
+        commit_message: Default: "Add RAP subset (kept K of N rows)".
+        source_dataset, source_revision: The dataset the rows came from, for the card and metadata.
+        scorer: The `RAPScorer` that scored the rows (or its `RAPConfig`, a dict of its values, or
+            the scorer's model id), for the card.
+        scorer_model: The scorer's model id, when `scorer` does not carry it.
+        license: The source's license; default: the dataset's own `info.license`, when set.
+        pretty_name: Card title; default: the repository name.
+        template: Another Jinja card template.
+
+    Returns:
+        The `CommitInfo` of the upload, or the folder written with `local_dir`.
+    """
+    tree = _tree_folder(local_dir)
+    write_subset_tree(selection, tree, repo_id, source_dataset=source_dataset, source_revision=source_revision,
+                      scorer=scorer, scorer_model=scorer_model, license=license, pretty_name=pretty_name,
+                      template=template)
+    message = commit_message or f"Add RAP subset (kept {selection.report.kept} of {selection.report.total} rows)"
+    return _finish(tree, local_dir, repo_id, "dataset", api=api, token=token, private=private,
+                   commit_message=message)
+
+
+# --------------------------------------------------------------------------- checkpoints
+def _eval_rows(eval_results) -> list:
+    """`huggingface_hub.EvalResult`s from EvalResults, dicts of their fields, or an `rap-hf eval` summary."""
+    from huggingface_hub import EvalResult
+
+    if eval_results is None:
+        return []
+    if isinstance(eval_results, dict):
+        eval_results = eval_results.get("eval_results", eval_results)
+        if isinstance(eval_results, dict):
+            eval_results = [eval_results]
+    return [r if isinstance(r, EvalResult) else EvalResult(**r) for r in eval_results]
+
+
+def _training_facts(trainer) -> dict[str, Any]:
+    """What the card reports about a run: settings, steps, compute, replacement."""
+    import torch
+
+    args = trainer.args
+    names = ("num_generations", "temperature", "top_p", "learning_rate", "lr_scheduler_type", "weight_decay",
+             "beta", "epsilon", "epsilon_high", "loss_type", "scale_rewards", "max_completion_length",
+             "num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+             "steps_per_generation", "num_iterations", "bf16", "seed", "replace_solved", "replace_failed",
+             "replacement_reward")
+    settings = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    weights = getattr(args, "reward_weights", None) or [1.0] * len(trainer.reward_func_names)
+    rewards = " + ".join(f"{w:g} × `{n}`" for w, n in zip(weights, trainer.reward_func_names))
+    runtime = next((log["train_runtime"] for log in reversed(trainer.state.log_history) if "train_runtime" in log),
+                   None)
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() and not getattr(args, "use_cpu", False) else "CPU"
+    compute = {"processes": trainer.accelerator.num_processes, "device": device}
+    if runtime is not None:
+        compute["training time"] = f"{runtime / 3600:.2f} h ({runtime:.0f} s)"
+    sampler = getattr(trainer, "replacement_sampler", None)
+    replacement = {"replaced": sampler.replaced, "pool_left": sampler.pool_left} if sampler is not None else None
+    num_active = getattr(trainer, "_num_active", None)
+    return {
+        "settings": {k: _shown(v) for k, v in settings.items()}, "rewards": rewards, "compute": compute,
+        "steps": trainer.state.global_step, "epochs": round(trainer.state.epoch or 0, 2),
+        "replacement": replacement,
+        "training_rows": num_active if num_active is not None else len(trainer.train_dataset),
+        "base_model": trainer.model.config._name_or_path,
+    }
+
+
+def _folder_facts(folder: Path) -> dict[str, Any]:
+    state_path = folder / "trainer_state.json"
+    facts: dict[str, Any] = {"settings": None, "rewards": "not recorded", "compute": None, "steps": None,
+                             "epochs": None, "replacement": None, "training_rows": None, "base_model": None}
+    if state_path.exists():
+        state = json.loads(state_path.read_text())
+        facts.update(steps=state.get("global_step"), epochs=round(state.get("epoch") or 0, 2))
+    return facts
+
+
+def push_checkpoint(trainer_or_folder, repo_id: str, *, api=None, token: str | None = None,
+                    private: bool | None = None, eval_results=None, base_model: str | None = None,
+                    training_dataset: str | None = None, license: str | None = None,
+                    local_dir: str | Path | None = None, commit_message: str | None = None,
+                    template: str | Path | None = None):
+    """Publish a trained model: weights, processor and a model card, in one commit.
+
+    Args:
+        trainer_or_folder: A `RAPGRPOTrainer` after training (its model and processor are saved), or
+            a folder written by `save_pretrained` / `rap-hf train` / a checkpoint. Optimizer, scheduler
+            and RNG states are left out.
+        repo_id: "namespace/name" of the model repository (created if missing).
+        eval_results: `huggingface_hub.EvalResult`s, dicts of their fields, or the summary written by
+            `rap-hf eval` (`summary.json`): they go into the card's `model-index` metadata and a table.
+        base_model: The Hub id of the model trained; default: read from the trainer's model when it is
+            a Hub id (local paths are never written into the card).
+        training_dataset: The Hub id of the training subset (e.g. what `push_subset` published).
+        license: The model's license (usually the base model's).
+        api, token, private, local_dir, commit_message, template: As for `push_subset`.
+
+    Returns:
+        The `CommitInfo` of the upload, or the folder written with `local_dir`.
+    """
+    from huggingface_hub import ModelCard, ModelCardData
+
+    tree = _tree_folder(local_dir)
+    if isinstance(trainer_or_folder, (str, Path)):
+        source = Path(trainer_or_folder)
+        if not (source / "config.json").exists() and not (source / "adapter_config.json").exists():
+            raise FileNotFoundError(f"{source} holds no model (no config.json or adapter_config.json)")
+        for path in sorted(source.rglob("*")):
+            relative = path.relative_to(source)
+            skipped = relative.name in CHECKPOINT_SKIP or any(p.search(relative.as_posix())
+                                                              for p in CHECKPOINT_SKIP_PATTERNS)
+            if path.is_file() and not skipped and relative.name != "README.md":
+                (tree / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, tree / relative)
+        facts = _folder_facts(source)
+    else:
+        trainer = trainer_or_folder
+        trainer.save_model(str(tree))
+        if trainer.processing_class is not None:
+            trainer.processing_class.save_pretrained(str(tree))
+        for name in CHECKPOINT_SKIP:  # save_model writes training_args.bin, a pickle
+            (tree / name).unlink(missing_ok=True)
+        facts = _training_facts(trainer)
+
+    recorded_base = facts.pop("base_model")
+    base = _hub_id(base_model) or _hub_id(recorded_base)
+    results = _eval_rows(eval_results)
+    card_data = ModelCardData(
+        base_model=base, datasets=[training_dataset] if training_dataset else None, library_name="transformers",
+        pipeline_tag="image-text-to-text", tags=MODEL_TAGS, license=license,
+        model_name=repo_id.split("/")[-1], eval_results=results or None,
+    )
+    eval_rows = [{"dataset": r.dataset_name, "split": r.dataset_split or "", "metric": r.metric_name or r.metric_type,
+                  "value": f"{r.metric_value:.4f}" if isinstance(r.metric_value, float) else r.metric_value}
+                 for r in results]
+    card = ModelCard.from_template(
+        card_data, template_path=str(_template("model_card.md", template)), repo_id=repo_id,
+        model_name=repo_id.split("/")[-1], base_model=base, training_dataset=training_dataset,
+        eval_rows=eval_rows, rap_hf_version=__version__,
+        format_prompt_short="Think inside <think> </think>, then give the answer in \\\\boxed{}.", **facts,
+    )
+    card.save(str(tree / "README.md"))
+    message = commit_message or "Add RAP-GRPO checkpoint"
+    return _finish(tree, local_dir, repo_id, "model", api=api, token=token, private=private, commit_message=message)
+
+
+# --------------------------------------------------------------------------- the Space
+def push_space(repo_id: str, *, space_dir: str | Path | None = None, api=None, token: str | None = None,
+               private: bool | None = None, local_dir: str | Path | None = None,
+               commit_message: str | None = None):
+    """Publish the Gradio Space (`spaces_demo/`: app.py, README.md with the Space front matter,
+    requirements.txt) in one commit; the repository is created as a Gradio Space if missing."""
+    source = Path(space_dir) if space_dir is not None else SPACE_DIR
+    missing = [name for name in ("app.py", "README.md", "requirements.txt") if not (source / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{source} is not a Space folder: missing {', '.join(missing)}")
+    if "sdk: gradio" not in (source / "README.md").read_text():
+        raise ValueError(f"{source / 'README.md'} needs the Space front matter with `sdk: gradio`")
+    tree = _tree_folder(local_dir)
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if path.is_file() and "__pycache__" not in relative.parts and path.suffix != ".pyc":
+            (tree / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, tree / relative)
+    return _finish(tree, local_dir, repo_id, "space", api=api, token=token, private=private,
+                   commit_message=commit_message or "Update the RAP Space", create_kwargs={"space_sdk": "gradio"})

@@ -1,0 +1,228 @@
+"""Publishing: one repo and one commit per push, cards that parse, trees that load back.
+
+The network is the only thing faked: `RecordingHub` stands in for `HfApi` and keeps what each call
+received, and the uploaded files are read back with the real `load_dataset` / card / model loaders.
+"""
+
+import io
+import json
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+from datasets import load_dataset
+from huggingface_hub import DatasetCard, ModelCard
+from PIL import Image
+from selection_helpers import hand_scored
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+from rap_hf import RAPGRPOConfig, RAPGRPOTrainer, RAPScorer, RAPConfig, select
+from rap_hf.hub import push_checkpoint, push_space, push_subset
+
+TOKEN = "hf_secretTOKENvalue123"
+
+
+class RecordingHub:
+    """What `HfApi.create_repo` / `create_commit` were asked to do, with the committed bytes."""
+
+    def __init__(self, fail_commit: bool = False):
+        self.repos, self.commits, self.fail_commit = [], [], fail_commit
+
+    def create_repo(self, repo_id, *, repo_type=None, private=None, exist_ok=False, token=None, **kwargs):
+        self.repos.append({"repo_id": repo_id, "repo_type": repo_type, "private": private, "exist_ok": exist_ok,
+                           "token": token, **kwargs})
+        return f"https://huggingface.co/{repo_id}"
+
+    def create_commit(self, repo_id, operations, *, commit_message, repo_type=None, token=None, **kwargs):
+        if self.fail_commit:
+            raise ConnectionError("connection reset by peer")
+        files = {op.path_in_repo: Path(op.path_or_fileobj).read_bytes() for op in operations}
+        self.commits.append({"repo_id": repo_id, "repo_type": repo_type, "message": commit_message,
+                             "token": token, "files": files})
+        return f"https://huggingface.co/{repo_id}/commit/0"
+
+    def write(self, commit, folder: Path) -> Path:
+        for name, data in commit["files"].items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(data)
+        return folder
+
+
+@pytest.fixture(scope="module")
+def selection(world):
+    scored = hand_scored(world["train"], [5, 4, 3, 1, 0, 2], [0, 0, 3, 0, 0, 2])
+    scored.info.license = "cc-by-4.0"  # as if the source's card declared it
+    return select(scored)
+
+
+def _pixels(ref):
+    return list(Image.open(io.BytesIO(ref["bytes"])).convert("RGB").getdata())
+
+
+def _no_token_anywhere(caplog, capsys, files: dict[str, bytes]):
+    captured = capsys.readouterr()
+    assert TOKEN not in caplog.text and TOKEN not in captured.out and TOKEN not in captured.err
+    assert not any(TOKEN.encode() in data for data in files.values())
+
+
+def test_push_subset_is_one_commit_that_loads_back(selection, tmp_path, caplog, capsys):
+    hub = RecordingHub()
+    scorer = RAPScorer("Qwen/Qwen2.5-VL-7B-Instruct", RAPConfig(num_rollouts=5))
+    with caplog.at_level(logging.DEBUG):
+        push_subset(selection, "me/world-rap", api=hub, token=TOKEN, private=True,
+                    source_dataset="rap-hf/visual-world", source_revision="abc123", scorer=scorer)
+
+    assert [(r["repo_id"], r["repo_type"], r["private"], r["exist_ok"]) for r in hub.repos] == [
+        ("me/world-rap", "dataset", True, True)]
+    assert len(hub.commits) == 1
+    commit = hub.commits[0]
+    assert set(commit["files"]) == {"README.md", "data/train-00000-of-00001.parquet", "decisions/decisions.parquet",
+                                    "plots/score_distributions.png", "rap_report.json"}
+    assert commit["message"] == "Add RAP subset (kept 16 of 48 rows)" and commit["token"] == TOKEN
+    _no_token_anywhere(caplog, capsys, commit["files"])
+
+    repo = hub.write(commit, tmp_path / "repo")
+    rows = load_dataset(str(repo), split="train")
+    assert rows["rap_id"] == selection.dataset["rap_id"] and all(rows["rap_keep"])
+    assert len(load_dataset(str(repo), "decisions", split="train")) == 48
+
+    card = DatasetCard.load(repo / "README.md")
+    assert {"rap", "data-selection", "vision-language"} <= set(card.data.tags)
+    assert card.data.license == "cc-by-4.0" and card.data.source_datasets == ["rap-hf/visual-world"]
+    assert card.data.size_categories == ["n<1K"] and "image-text-to-text" in card.data.task_categories
+    text = card.text
+    assert "16 of 48 rows (33.3 %)" in text and "revision `abc123`" in text
+    for reason, count in selection.report.counts.items():
+        assert f"| {reason} | {count} |" in text
+    assert "`Qwen/Qwen2.5-VL-7B-Instruct`" in text and "| `num_rollouts` | `5` |" in text
+    assert "| `cde_threshold` | `0.5` |" in text and "arXiv 2506.04755" in text
+    assert "![plots/score_distributions.png](plots/score_distributions.png)" in text
+    report = json.loads(commit["files"]["rap_report.json"])
+    assert report["counts"] == selection.report.counts and report["scoring_config"]["num_rollouts"] == 5
+
+
+def test_local_dir_round_trips_the_kept_rows_with_their_images(selection, world, tmp_path):
+    folder = push_subset(selection, "me/world-rap", local_dir=tmp_path / "tree")
+    rows = load_dataset(str(folder), split="train")
+    assert rows["rap_id"] == selection.dataset["rap_id"]
+    assert rows["question"] == selection.dataset["question"] and rows["answer"] == selection.dataset["answer"]
+    by_id = {r["rap_id"]: r for r in world["train"]}
+    for row in rows:
+        source = by_id[row["rap_id"]]["images"]
+        assert [_pixels(ref) for ref in row["images"]] == [_pixels(ref) for ref in source]
+    with pytest.raises(FileExistsError, match="not empty"):
+        push_subset(selection, "me/world-rap", local_dir=folder)
+
+
+def test_an_interrupted_push_commits_nothing(selection, tmp_path):
+    hub = RecordingHub(fail_commit=True)
+    with pytest.raises(ConnectionError):
+        push_subset(selection, "me/world-rap", api=hub)
+    assert len(hub.repos) == 1 and hub.commits == []
+
+
+@pytest.mark.slow
+def test_push_checkpoint_from_a_trainer(tiny_vlm_paths, selection, tmp_path, caplog, capsys):
+    model_dir = tiny_vlm_paths["qwen2_5_vl"]
+    args = RAPGRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, gradient_checkpointing=False,
+                         per_device_train_batch_size=4, num_generations=2, max_completion_length=8, max_steps=2,
+                         report_to=[], save_strategy="no", learning_rate=0.05, beta=0.01)
+    trainer = RAPGRPOTrainer(str(model_dir), args, train_dataset=selection, replacement_pool=selection)
+    trainer.train()
+    summary = {"accuracy": 0.25, "eval_results": [{
+        "task_type": "visual-question-answering", "dataset_type": "rap-hf/visual-world", "dataset_name": "Visual world",
+        "dataset_split": "test", "metric_type": "accuracy", "metric_value": 0.25}]}
+    hub = RecordingHub()
+    with caplog.at_level(logging.DEBUG):
+        push_checkpoint(trainer, "me/tiny-rap-grpo", api=hub, token=TOKEN, eval_results=summary,
+                        base_model="Qwen/Qwen2.5-VL-3B-Instruct", training_dataset="me/world-rap", license="apache-2.0")
+
+    assert [(r["repo_id"], r["repo_type"]) for r in hub.repos] == [("me/tiny-rap-grpo", "model")]
+    assert len(hub.commits) == 1
+    files = hub.commits[0]["files"]
+    assert {"README.md", "config.json", "model.safetensors", "processor_config.json"} <= set(files)
+    assert "training_args.bin" not in files
+    _no_token_anywhere(caplog, capsys, files)
+    repo = hub.write(hub.commits[0], tmp_path / "repo")
+    reloaded = AutoModelForImageTextToText.from_pretrained(repo)
+    AutoProcessor.from_pretrained(repo)
+    trained = dict(trainer.model.named_parameters())
+    assert all(torch.equal(p, trained[n]) for n, p in reloaded.named_parameters())
+
+    card = ModelCard.load(repo / "README.md")
+    assert card.data.base_model == "Qwen/Qwen2.5-VL-3B-Instruct" and card.data.datasets == ["me/world-rap"]
+    assert {"rap", "grpo", "trl", "vision-language"} <= set(card.data.tags)
+    assert card.data.pipeline_tag == "image-text-to-text" and card.data.license == "apache-2.0"
+    result = card.data.eval_results[0]
+    assert (result.metric_type, result.metric_value, result.dataset_split) == ("accuracy", 0.25, "test")
+    text = card.text
+    assert "Optimizer steps: 2" in text and "1 × `rap_reward`" in text and "| `beta` | `0.01` |" in text
+    assert "| `num_generations` | `2` |" in text and "| `lr_scheduler_type` | `linear` |" in text and "| Visual world | test | accuracy | 0.2500 |" in text
+    assert "swapped" in text and "| processes | 1 |" in text
+    assert str(model_dir) not in text  # local paths stay out of public cards
+
+
+def test_push_checkpoint_from_a_folder_leaves_training_state_out(tiny_vlm_paths, tmp_path):
+    folder = tmp_path / "checkpoint-4"
+    AutoModelForImageTextToText.from_pretrained(tiny_vlm_paths["llava"]).save_pretrained(folder)
+    AutoProcessor.from_pretrained(tiny_vlm_paths["llava"]).save_pretrained(folder)
+    for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin", "rap_replacement.json"):
+        (folder / name).write_bytes(b"state")
+    (folder / "trainer_state.json").write_text(json.dumps({"global_step": 4, "epoch": 2.0}))
+    hub = RecordingHub()
+    push_checkpoint(folder, "me/tiny-llava", api=hub)
+    files = set(hub.commits[0]["files"])
+    assert "model.safetensors" in files and "trainer_state.json" in files and "README.md" in files
+    assert not files & {"optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin", "rap_replacement.json"}
+    card = ModelCard(hub.commits[0]["files"]["README.md"].decode())
+    assert "Optimizer steps: 4 (2.0 epochs)" in card.text and card.data.base_model is None
+    with pytest.raises(FileNotFoundError, match="holds no model"):
+        push_checkpoint(tmp_path, "me/nothing", api=hub)
+
+
+def test_push_space_uploads_the_space_folder(tmp_path):
+    space = tmp_path / "space"
+    space.mkdir()
+    (space / "app.py").write_text("import gradio as gr\n")
+    (space / "README.md").write_text("---\ntitle: RAP\nsdk: gradio\napp_file: app.py\n---\n")
+    (space / "requirements.txt").write_text("rap-hf\n")
+    (space / "__pycache__").mkdir()
+    (space / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\0")
+    hub = RecordingHub()
+    push_space("me/rap-space", space_dir=space, api=hub)
+    assert hub.repos == [{"repo_id": "me/rap-space", "repo_type": "space", "private": None, "exist_ok": True,
+                          "token": None, "space_sdk": "gradio"}]
+    assert set(hub.commits[0]["files"]) == {"app.py", "README.md", "requirements.txt"}
+    (space / "app.py").unlink()
+    with pytest.raises(FileNotFoundError, match="missing app.py"):
+        push_space("me/rap-space", space_dir=space, api=hub)
+
+
+def test_push_commands_write_the_trees(selection, tiny_vlm_paths, tmp_path, capsys):
+    from rap_hf.cli import main
+
+    selection.save_to_disk(tmp_path / "selected")
+    tree = tmp_path / "subset-tree"
+    assert main(["push", "subset", "--selection", str(tmp_path / "selected"), "--repo-id", "me/world-rap",
+                 "--local-dir", str(tree), "--source-dataset", "rap-hf/visual-world",
+                 "--scorer-model", "Qwen/Qwen2.5-VL-7B-Instruct"]) == 0
+    assert load_dataset(str(tree), split="train")["rap_id"] == selection.dataset["rap_id"]
+    assert "`Qwen/Qwen2.5-VL-7B-Instruct`" in DatasetCard.load(tree / "README.md").text
+
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"eval_results": {
+        "task_type": "visual-question-answering", "dataset_type": "rap-hf/visual-world",
+        "dataset_name": "Visual world", "dataset_split": "test", "metric_type": "accuracy", "metric_value": 0.5}}))
+    tree = tmp_path / "model-tree"
+    assert main(["push", "checkpoint", "--folder", str(tiny_vlm_paths["qwen2_vl"]), "--repo-id", "me/tiny",
+                 "--local-dir", str(tree), "--eval-summary", str(summary), "--base-model", "Qwen/Qwen2-VL-2B"]) == 0
+    card = ModelCard.load(tree / "README.md")
+    assert card.data.eval_results[0].metric_value == 0.5 and card.data.base_model == "Qwen/Qwen2-VL-2B"
+    assert "Wrote the repository tree of me/tiny" in capsys.readouterr().out
+
+    empty = tmp_path / "no-space"
+    empty.mkdir()
+    assert main(["push", "space", "--repo-id", "me/space", "--space-dir", str(empty), "--local-dir",
+                 str(tmp_path / "space-tree")]) == 1
+    assert "missing app.py, README.md, requirements.txt" in capsys.readouterr().err
