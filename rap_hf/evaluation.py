@@ -319,7 +319,7 @@ def _generate(engine, rows: list[_EvalRow], *, max_new_tokens: int, temperature:
               seed: int) -> None:
     """One response per row, written into `row.response`; a failing batch is retried row by row."""
     from .rollouts.sampling import sample_seed
-    from .scoring.scorer import _batch_or_alone
+    from .retry import batch_or_alone
 
     if not rows:
         return
@@ -330,7 +330,7 @@ def _generate(engine, rows: list[_EvalRow], *, max_new_tokens: int, temperature:
                               max_new_tokens=max_new_tokens, seed=seed, sample_seeds=seeds)
         return [responses[0] for responses in out]
 
-    for row, response in zip(rows, _batch_or_alone(rows, draw, "generation")):
+    for row, response in zip(rows, batch_or_alone(rows, draw, "generation")):
         row.response = response
 
 

@@ -27,6 +27,7 @@ from ..config import RAPConfig
 from ..data.images import ImageDecodeError, decode_row_images
 from ..data.schema import parse_choices
 from ..prompts import render_prompt
+from ..retry import batch_or_alone
 from ..rollouts import Prompt, PromptTooLong, make_engine
 from ..rollouts.sampling import sample_seed
 from . import ace as ace_math
@@ -336,7 +337,7 @@ class _BaseScorer:
             return self._engine.generate(prompts, count, temperature=config.temperature, top_p=config.top_p,
                                          max_new_tokens=config.max_new_tokens, sample_seeds=seeds)
 
-        return _batch_or_alone(rows, draw, "generation")
+        return batch_or_alone(rows, draw, "generation")
 
     def _finished(self, state, flagged: bool) -> bool:
         m = self.config.num_rollouts
@@ -425,26 +426,9 @@ class _BaseScorer:
             return [a - b for a, b in zip(with_image, text_only)]
 
         for chunk in self._chunks(rows, self.config.batch_size):
-            for r, value in zip(chunk, _batch_or_alone(chunk, difference, "logit-CDE")):
+            for r, value in zip(chunk, batch_or_alone(chunk, difference, "logit-CDE")):
                 out["rap_logit_cde"][index[id(r)]] = value
         return out
-
-
-def _batch_or_alone(rows: list[_Row], compute, what: str) -> list:
-    """`compute(rows)`, one result per row; if the batch fails, each row is retried alone, so one bad
-    row fails by itself (result None, `row.error` set) and the others are still scored."""
-    try:
-        return compute(rows)
-    except Exception:
-        pass  # retried row by row below, which records each failing row's error
-    results = []
-    for r in rows:
-        try:
-            results.append(compute([r])[0])
-        except Exception as error:
-            r.error = f"{what} failed: {type(error).__name__}: {error}"
-            results.append(None)
-    return results
 
 
 def _blank_failed(out: dict[str, list], rows: Sequence[_Row]) -> dict[str, list]:
