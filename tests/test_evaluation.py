@@ -1,6 +1,5 @@
 """Answer-accuracy evaluation: the `evaluate` metric module, `evaluate_model` and `rap-hf eval`."""
 
-import argparse
 import json
 
 import evaluate
@@ -9,7 +8,8 @@ import torch
 from datasets import Dataset, load_dataset
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from rap_hf.evaluation import ROWS_FILE, SUMMARY_FILE, add_eval_arguments, evaluate_model, run_eval_command
+from rap_hf.cli import main
+from rap_hf.evaluation import ROWS_FILE, SUMMARY_FILE, evaluate_model
 from rap_hf.metrics import answer_accuracy_path, load_answer_accuracy
 from rap_hf.prompts import render_prompt
 from rap_hf.verify import is_correct
@@ -185,13 +185,12 @@ def test_sampled_responses_do_not_depend_on_the_batch(tiny_vlm_paths, world):
 
 
 # --------------------------------------------------------------------------- rap-hf eval
-def test_run_eval_command_on_a_saved_world(tiny_vlm_paths, world, tmp_path, capsys):
+def test_eval_command_on_a_saved_world(tiny_vlm_paths, world, tmp_path, capsys):
     world.save_to_disk(tmp_path / "world")
-    parser = add_eval_arguments(argparse.ArgumentParser())
-    args = parser.parse_args(["--model", str(tiny_vlm_paths["qwen2_5_vl"]), "--dataset", str(tmp_path / "world"),
-                              "--output", str(tmp_path / "eval"), "--max-new-tokens", "6", "--batch-size", "3",
-                              "--limit", "3"])
-    assert run_eval_command(args) == 0
+    # Through the real entry point: `rap-hf eval ...` is rap_hf.cli.main.
+    assert main(["eval", "--model", str(tiny_vlm_paths["qwen2_5_vl"]), "--dataset", str(tmp_path / "world"),
+                 "--output", str(tmp_path / "eval"), "--max-new-tokens", "6", "--batch-size", "3",
+                 "--limit", "3"]) == 0
     rows, summary = _read(tmp_path / "eval")
     assert summary["split"] == "test" and summary["dataset"] == "world"  # several splits: test by default
     assert summary["total"] == len(rows) == 3 and summary["limit"] == 3
