@@ -115,6 +115,18 @@ def test_trl_rows_are_trained_as_given(tiny_vlm_paths, world, tmp_path):
         RAPGRPOTrainer(tiny_vlm_paths["llava"], _args(tmp_path), train_dataset=rows.remove_columns("answer"))
 
 
+def test_a_stream_of_trl_rows_trains(tiny_vlm_paths, world, tmp_path, caplog):
+    stream = to_trl(world["train"].select(range(8))).to_iterable_dataset()
+    with caplog.at_level(logging.WARNING, logger="rap_hf.training.data"):
+        trainer = RAPGRPOTrainer(tiny_vlm_paths["qwen2_5_vl"], _args(tmp_path), train_dataset=stream)
+    assert "is streamed" in caplog.text
+    trainer.train()
+    assert trainer.state.global_step == 2
+    with pytest.raises(TypeError, match="random access"):
+        RAPGRPOTrainer(tiny_vlm_paths["qwen2_5_vl"], _args(tmp_path), train_dataset=stream,
+                       replacement_pool=world["train"].select(range(8, 12)))
+
+
 def test_bad_training_data_is_refused_with_the_rows_named(tiny_vlm_paths, world, selection, tmp_path):
     model = tiny_vlm_paths["qwen2_5_vl"]  # never loaded: the checks come first
     rows = world["train"].select(range(4)).to_dict()

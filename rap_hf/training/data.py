@@ -66,12 +66,16 @@ def to_training_rows(data: Any, *, format_prompt: str | None, system_prompt: str
     if _is_selection(data):
         data = data.replacement_pool() if is_pool else data.dataset
     if not isinstance(data, Dataset):
-        if needs_answer or is_pool:
+        from datasets import IterableDataset
+
+        if is_pool or not isinstance(data, IterableDataset):
             raise TypeError(
                 f"{what} must be a datasets.Dataset or a rap_hf Selection, got {type(data).__name__}"
                 + (" (online replacement needs random access to rows)" if is_pool else "")
             )
-        return data  # e.g. an IterableDataset for plain GRPO: TRL checks it as it streams
+        # A stream cannot be checked or converted up front: it must already be TRL rows.
+        logger.warning("%s is streamed: its rows are used as they come (TRL layout, answers unchecked).", what)
+        return data
     columns = set(data.column_names)
     if role == "train":
         if "rap_keep" not in columns:

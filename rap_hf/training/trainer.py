@@ -156,6 +156,11 @@ class RAPGRPOTrainer(GRPOTrainer):
         self._pool_indices: list[int] = []
         self._resume_state: dict | None = None
         if replacement_pool is not None:
+            from datasets import Dataset
+
+            if not isinstance(train, Dataset):
+                raise TypeError("Online replacement needs random access to the training rows: pass a Dataset or a "
+                                "Selection, not a stream, with replacement_pool")
             pool = to_training_rows(replacement_pool, **rows, role="pool")
             if len(pool) == 0:
                 logger.warning("The replacement pool is empty: training on a fixed set of %d rows.", len(train))
