@@ -199,7 +199,7 @@ def evaluate_model(
         "eval_results": [
             {
                 "task_type": TASK_TYPE,
-                "task_name": "Visual question answering",
+                "task_name": "Image-Text-to-Text",
                 "dataset_type": name,
                 "dataset_name": name,
                 "dataset_split": split,

@@ -23,9 +23,8 @@ from . import __version__
 
 logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES = ROOT / "model_cards"
-SPACE_DIR = ROOT / "spaces_demo"
+TEMPLATES = Path(__file__).resolve().parent / "model_cards"  # package data: ships with every install
+SPACE_DIR = Path(__file__).resolve().parent.parent / "spaces_demo"  # the Space's source, in a checkout
 
 DATASET_TAGS = ["rap", "data-selection", "vision-language", "multimodal-reasoning", "grpo"]
 MODEL_TAGS = ["rap", "grpo", "trl", "vision-language", "multimodal-reasoning"]
@@ -40,9 +39,15 @@ REASON_MEANINGS = {
     "not_selected": "left out by a baseline selection",
 }
 # Training state that a published model does not need (and pickles that the Hub flags).
-CHECKPOINT_SKIP = ("optimizer.pt", "scheduler.pt", "scaler.pt", "training_args.bin", "rap_replacement.json")
-CHECKPOINT_SKIP_PATTERNS = (re.compile(r"rng_state.*\.pth$"), re.compile(r"^global_step\d+"))
+CHECKPOINT_SKIP = ("optimizer.pt", "scheduler.pt", "scaler.pt", "training_args.bin", "rap_replacement.json",
+                   "trainer_state.json")
+CHECKPOINT_SKIP_PATTERN = re.compile(r"rng_state.*\.pth$")
 SHARD_BYTES = 500 * 2**20
+# Files of an earlier push that a new one replaces: stale shards would mix old rows or weights in.
+SUBSET_OWNED = re.compile(r"^(data|decisions|plots)/")
+MODEL_OWNED = re.compile(r"(\.safetensors|\.bin|\.safetensors\.index\.json|\.bin\.index\.json)$")
+HUB_SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                       (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"))
 
 
 # --------------------------------------------------------------------------- shared
@@ -67,37 +72,61 @@ def _tree_folder(local_dir: str | Path | None) -> Path:
 
 
 def _upload(tree: Path, repo_id: str, repo_type: str, *, api, token, private, commit_message: str,
-            create_kwargs: dict | None = None):
-    """Create the repo if needed, then ONE commit with every file of `tree`."""
-    from huggingface_hub import CommitOperationAdd, HfApi
+            owned: re.Pattern | None = None, create_kwargs: dict | None = None):
+    """Create the repo if needed, then ONE commit: every file of `tree`, and the deletion of the
+    repo's files matching `owned` that the new tree does not have (left from an earlier push)."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
     api = api if api is not None else HfApi()
     files = sorted(p for p in tree.rglob("*") if p.is_file())
+    names = {p.relative_to(tree).as_posix() for p in files}
     operations = [CommitOperationAdd(path_in_repo=p.relative_to(tree).as_posix(), path_or_fileobj=str(p))
                   for p in files]
-    logger.info("Uploading %d files to the %s repository %s in one commit", len(files), repo_type, repo_id)
     api.create_repo(repo_id=repo_id, repo_type=repo_type, private=private, exist_ok=True, token=token,
                     **(create_kwargs or {}))
+    if owned is not None:
+        existing = api.list_repo_files(repo_id=repo_id, repo_type=repo_type, token=token)
+        stale = sorted(f for f in existing if owned.search(f) and f not in names)
+        operations += [CommitOperationDelete(path_in_repo=f) for f in stale]
+        if stale:
+            logger.info("Removing %d files of an earlier push from %s: %s", len(stale), repo_id, stale[:5])
+    logger.info("Uploading %d files to the %s repository %s in one commit", len(files), repo_type, repo_id)
     return api.create_commit(repo_id=repo_id, repo_type=repo_type, operations=operations,
                              commit_message=commit_message, token=token)
 
 
-def _finish(tree: Path, local_dir, repo_id: str, repo_type: str, **upload):
-    if local_dir is not None:
-        logger.info("Wrote the %s repository tree for %s to %s (nothing uploaded)", repo_type, repo_id, tree)
-        return tree
+def _publish(local_dir, repo_id: str, repo_type: str, build, **upload):
+    """Build the tree with `build(folder)`, then upload it (or keep it, with `local_dir`). A
+    temporary tree is removed whatever happens; a `local_dir` that fails half-way is left to read."""
+    tree = _tree_folder(local_dir)
     try:
+        build(tree)
+        if local_dir is not None:
+            logger.info("Wrote the %s repository tree for %s to %s (nothing uploaded)", repo_type, repo_id, tree)
+            return tree
         return _upload(tree, repo_id, repo_type, **upload)
     finally:
-        shutil.rmtree(tree, ignore_errors=True)
+        if local_dir is None:
+            shutil.rmtree(tree, ignore_errors=True)
 
 
 def _size_category(n: int) -> str:
-    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
-                         (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
+    """The Hub's `size_categories` value for n rows."""
+    for limit, label in HUB_SIZE_CATEGORIES:
         if n < limit:
             return label
-    return "n>10M"
+    return "n>1B" if n < 10_000_000_000 else "n>1T"
+
+
+def _license_metadata(license: str | None) -> dict[str, str]:
+    """A Hub license id as given ("cc-by-4.0"); free text ("CC BY 4.0") as `other` with a
+    `license_name` slug, since the Hub refuses metadata with an unknown license id."""
+    if not license:
+        return {}
+    if re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", license):
+        return {"license": license}
+    slug = re.sub(r"[^a-z0-9]+", "-", license.lower()).strip("-") or "custom"
+    return {"license": "other", "license_name": slug}
 
 
 def _shown(value: Any) -> str:
@@ -109,6 +138,8 @@ def _shown(value: Any) -> str:
 # --------------------------------------------------------------------------- subsets
 def _embedded_images(ds):
     """Read every image's bytes into the rows, so the Parquet files are self-contained."""
+    from datasets import Image, List
+
     from .data.images import read_image_bytes
 
     if "images" not in ds.column_names:
@@ -118,7 +149,11 @@ def _embedded_images(ds):
         return {"images": [[{"bytes": read_image_bytes(ref), "path": None} for ref in refs or []]
                            for refs in batch["images"]]}
 
-    return ds.map(embed, batched=True, batch_size=64, features=ds.features, desc="Embedding images")
+    # In memory: a map over a dataset loaded from disk would write its cache next to the user's files.
+    embedded = ds.map(embed, batched=True, batch_size=64, features=ds.features, keep_in_memory=True,
+                      desc="Embedding images")
+    # Published as decoded images: `load_dataset(repo)` gives PIL pictures, as TRL's trainers expect.
+    return embedded.cast_column("images", List(Image()))
 
 
 def _write_parquet_shards(ds, folder: Path, split: str) -> list[Path]:
@@ -148,7 +183,7 @@ def _scoring_settings(scorer) -> tuple[str | None, dict | None]:
 
 def _hub_id(ref: str | None) -> str | None:
     """`ref` when it looks like a Hub repo id, else None (local paths never go into public cards)."""
-    if ref and re.fullmatch(r"[\w.-]+/[\w.-]+", ref) and not ref.startswith((".", "/")):
+    if ref and re.fullmatch(r"[\w.-]+/[\w.-]+", ref) and not ref.startswith((".", "/")) and not Path(ref).exists():
         return ref
     return None
 
@@ -158,22 +193,25 @@ def write_subset_tree(selection, folder: str | Path, repo_id: str, *, source_dat
                       license: str | None = None,
                       pretty_name: str | None = None, template: str | Path | None = None) -> Path:
     """Write the dataset repository of a selection to `folder` (see `push_subset`)."""
-    from datasets import DatasetInfo
+    from datasets import DatasetInfo, SplitDict, SplitInfo
     from datasets.info import DatasetInfosDict
     from datasets.utils.metadata import MetadataConfigs
     from huggingface_hub import DatasetCard, DatasetCardData
 
+    template_path = _template("dataset_card.md", template)  # before any work: a typo fails at once
     folder = Path(folder)
     report = selection.report
+    if sum(report.counts.values()) != report.total:
+        raise ValueError(f"The report accounts for {sum(report.counts.values())} of {report.total} rows")
     kept = _embedded_images(selection.dataset)
-    _write_parquet_shards(kept, folder / "data", "train")
+    shards = _write_parquet_shards(kept, folder / "data", "train")
     decisions = selection.decisions.remove_columns([c for c in ("images",) if c in selection.decisions.column_names])
     (folder / "decisions").mkdir()
     decisions.to_parquet(str(folder / "decisions" / "decisions.parquet"))
     plots = ([p.relative_to(folder).as_posix() for p in report.save_plots(folder / "plots")]
              if report.histograms else [])  # a baseline over unscored rows has no scores to plot
     recorded_model, scoring_config = _scoring_settings(scorer)
-    scorer_model = scorer_model or recorded_model
+    scorer_model = _hub_id(scorer_model or recorded_model)  # a local folder means nothing to readers
     selection_config = selection.config.to_dict() if selection.config is not None else dict(report.thresholds)
     (folder / "rap_report.json").write_text(json.dumps(
         {**report.to_dict(), "selection_config": selection_config, "scoring_config": scoring_config,
@@ -182,17 +220,23 @@ def write_subset_tree(selection, folder: str | Path, repo_id: str, *, source_dat
 
     license = license or selection.dataset.info.license or None
     card_data = DatasetCardData(
-        license=license, tags=DATASET_TAGS, source_datasets=[source_dataset] if source_dataset else None,
+        tags=DATASET_TAGS, source_datasets=[source_dataset] if source_dataset else None,
         task_categories=["image-text-to-text", "visual-question-answering"],
         size_categories=[_size_category(report.kept)], pretty_name=pretty_name or repo_id.split("/")[-1],
+        **_license_metadata(license),
     )
     MetadataConfigs({
         "default": {"data_files": [{"split": "train", "path": "data/train-*"}]},
         "decisions": {"data_files": [{"split": "train", "path": "decisions/*.parquet"}]},
     }).to_dataset_card_data(card_data)
+    def info(ds, config_name: str, files: list[Path]) -> DatasetInfo:
+        splits = SplitDict({"train": SplitInfo(name="train", num_bytes=ds.data.nbytes, num_examples=len(ds))})
+        return DatasetInfo(features=ds.features, config_name=config_name, splits=splits,
+                           download_size=sum(f.stat().st_size for f in files), dataset_size=ds.data.nbytes)
+
     DatasetInfosDict({
-        "default": DatasetInfo(features=kept.features, config_name="default"),
-        "decisions": DatasetInfo(features=decisions.features, config_name="decisions"),
+        "default": info(kept, "default", shards),
+        "decisions": info(decisions, "decisions", [folder / "decisions" / "decisions.parquet"]),
     }).to_dataset_card_data(card_data)
 
     meanings = dict(REASON_MEANINGS)
@@ -201,11 +245,10 @@ def write_subset_tree(selection, folder: str | Path, repo_id: str, *, source_dat
     counts = [{"reason": reason, "count": count, "meaning": meanings.get(reason, ""),
                "share": f"{100 * count / report.total:.1f}" if report.total else "0.0"}
               for reason, count in report.counts.items()]
-    assert sum(row["count"] for row in counts) == report.total, "every input row must be accounted for"
     canonical = {"rap_id", "question", "answer", "images", "choices", "rap_keep", "rap_reason"}
     extra = [c for c in kept.column_names if c not in canonical and not c.startswith("rap_")]
     card = DatasetCard.from_template(
-        card_data, template_path=str(_template("dataset_card.md", template)),
+        card_data, template_path=str(template_path), license_text=license,
         pretty_name=card_data.pretty_name, repo_id=repo_id, kept=report.kept, total=report.total,
         kept_percent=f"{100 * report.fraction:.1f}", source_dataset=source_dataset, source_revision=source_revision,
         scorer_model=scorer_model, mode=report.mode,
@@ -227,13 +270,15 @@ def push_subset(selection, repo_id: str, *, api=None, token: str | None = None, 
 
     One commit holds `data/train-*.parquet` (the kept rows, images embedded: `load_dataset(repo_id)`
     gives them back), `decisions/decisions.parquet` (every input row, configuration "decisions"),
-    `rap_report.json`, `plots/` and `README.md` rendered from `model_cards/dataset_card.md`.
+    `rap_report.json`, `plots/` and `README.md` rendered from `rap_hf/model_cards/dataset_card.md`;
+    it also deletes what an earlier push left under `data/`, `decisions/` and `plots/`.
 
     Args:
         selection: The output of `rap_hf.select` (or a baseline, or `Selection.load_from_disk`).
         repo_id: "namespace/name" of the dataset repository (created if missing).
-        api: An `HfApi`, or any object with its `create_repo` / `create_commit` (default `HfApi()`).
-        token: Hub token for the two calls; default: the logged-in user (`HF_TOKEN` / `hf auth login`).
+        api: An `HfApi`, or any object with its `create_repo`, `list_repo_files` and `create_commit`
+            (default `HfApi()`).
+        token: Hub token for those calls; default: the logged-in user (`HF_TOKEN` / `hf auth login`).
         private: Visibility of a newly created repository.
         local_dir: Write the tree to this (new or empty) folder instead of uploading.
         commit_message: Default: "Add RAP subset (kept K of N rows)".
@@ -248,13 +293,14 @@ def push_subset(selection, repo_id: str, *, api=None, token: str | None = None, 
     Returns:
         The `CommitInfo` of the upload, or the folder written with `local_dir`.
     """
-    tree = _tree_folder(local_dir)
-    write_subset_tree(selection, tree, repo_id, source_dataset=source_dataset, source_revision=source_revision,
-                      scorer=scorer, scorer_model=scorer_model, license=license, pretty_name=pretty_name,
-                      template=template)
+    def build(tree: Path) -> None:
+        write_subset_tree(selection, tree, repo_id, source_dataset=source_dataset, source_revision=source_revision,
+                          scorer=scorer, scorer_model=scorer_model, license=license, pretty_name=pretty_name,
+                          template=template)
+
     message = commit_message or f"Add RAP subset (kept {selection.report.kept} of {selection.report.total} rows)"
-    return _finish(tree, local_dir, repo_id, "dataset", api=api, token=token, private=private,
-                   commit_message=message)
+    return _publish(local_dir, repo_id, "dataset", build, api=api, token=token, private=private,
+                    commit_message=message, owned=SUBSET_OWNED)
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -303,13 +349,29 @@ def _training_facts(trainer) -> dict[str, Any]:
 
 
 def _folder_facts(folder: Path) -> dict[str, Any]:
-    state_path = folder / "trainer_state.json"
+    """What a saved folder tells about its run: steps from `trainer_state.json`, the base of an adapter."""
     facts: dict[str, Any] = {"settings": None, "rewards": "not recorded", "compute": None, "steps": None,
                              "epochs": None, "replacement": None, "training_rows": None, "base_model": None}
+    state_path = folder / "trainer_state.json"
     if state_path.exists():
         state = json.loads(state_path.read_text())
         facts.update(steps=state.get("global_step"), epochs=round(state.get("epoch") or 0, 2))
+    adapter = folder / "adapter_config.json"
+    if adapter.exists():
+        facts["base_model"] = json.loads(adapter.read_text()).get("base_model_name_or_path")
     return facts
+
+
+def _copy_model_files(source: Path, tree: Path) -> None:
+    """The model's own files: the folder's top level without training state. Subfolders (the
+    `checkpoint-N/` of a training output, `runs/` logs) stay behind."""
+    left = sorted(p.name for p in source.iterdir() if p.is_dir())
+    if left:
+        logger.info("Not uploading the subfolders of %s: %s", source, left)
+    for path in sorted(source.iterdir()):
+        if path.is_file() and path.name not in CHECKPOINT_SKIP and path.name != "README.md" \
+                and not CHECKPOINT_SKIP_PATTERN.search(path.name):
+            shutil.copy2(path, tree / path.name)
 
 
 def push_checkpoint(trainer_or_folder, repo_id: str, *, api=None, token: str | None = None,
@@ -320,84 +382,120 @@ def push_checkpoint(trainer_or_folder, repo_id: str, *, api=None, token: str | N
     """Publish a trained model: weights, processor and a model card, in one commit.
 
     Args:
-        trainer_or_folder: A `RAPGRPOTrainer` after training (its model and processor are saved), or
-            a folder written by `save_pretrained` / `rap-hf train` / a checkpoint. Optimizer, scheduler
-            and RNG states are left out.
+        trainer_or_folder: A `RAPGRPOTrainer` after training (its model and processor are saved;
+            call this on every process of a multi-process run: all take part in saving, the main
+            process uploads), or a folder written by `save_pretrained` / `rap-hf train` / a
+            checkpoint (its top-level files; optimizer, scheduler and RNG states, trainer state
+            and the `checkpoint-N/` subfolders are left out). LoRA adapters are published as such.
         repo_id: "namespace/name" of the model repository (created if missing).
         eval_results: `huggingface_hub.EvalResult`s, dicts of their fields, or the summary written by
             `rap-hf eval` (`summary.json`): they go into the card's `model-index` metadata and a table.
-        base_model: The Hub id of the model trained; default: read from the trainer's model when it is
-            a Hub id (local paths are never written into the card).
+        base_model: The Hub id of the model trained; default: read from the trainer's model (or an
+            adapter's config) when it is a Hub id (local paths are never written into the card).
         training_dataset: The Hub id of the training subset (e.g. what `push_subset` published).
         license: The model's license (usually the base model's).
-        api, token, private, local_dir, commit_message, template: As for `push_subset`.
+        api, token, private, local_dir, commit_message, template: As for `push_subset`; the commit
+            also deletes weight files of an earlier push that this one does not have.
 
     Returns:
-        The `CommitInfo` of the upload, or the folder written with `local_dir`.
+        The `CommitInfo` of the upload, or the folder written with `local_dir` (None on the other
+        processes of a multi-process run).
     """
     from huggingface_hub import ModelCard, ModelCardData
 
-    tree = _tree_folder(local_dir)
-    if isinstance(trainer_or_folder, (str, Path)):
+    template_path = _template("model_card.md", template)
+    trainer = None if isinstance(trainer_or_folder, (str, Path)) else trainer_or_folder
+    if trainer is None:
         source = Path(trainer_or_folder)
         if not (source / "config.json").exists() and not (source / "adapter_config.json").exists():
             raise FileNotFoundError(f"{source} holds no model (no config.json or adapter_config.json)")
-        for path in sorted(source.rglob("*")):
-            relative = path.relative_to(source)
-            skipped = relative.name in CHECKPOINT_SKIP or any(p.search(relative.as_posix())
-                                                              for p in CHECKPOINT_SKIP_PATTERNS)
-            if path.is_file() and not skipped and relative.name != "README.md":
-                (tree / relative).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, tree / relative)
-        facts = _folder_facts(source)
+    elif trainer.accelerator.num_processes > 1:
+        source = _save_on_all_ranks(trainer)
+        if source is None:  # not the main process: it helped save; the main process uploads
+            return None
     else:
-        trainer = trainer_or_folder
-        trainer.save_model(str(tree))
-        if trainer.processing_class is not None:
-            trainer.processing_class.save_pretrained(str(tree))
-        for name in CHECKPOINT_SKIP:  # save_model writes training_args.bin, a pickle
-            (tree / name).unlink(missing_ok=True)
-        facts = _training_facts(trainer)
+        source = None  # saved straight into the tree
 
-    recorded_base = facts.pop("base_model")
-    base = _hub_id(base_model) or _hub_id(recorded_base)
-    results = _eval_rows(eval_results)
-    card_data = ModelCardData(
-        base_model=base, datasets=[training_dataset] if training_dataset else None, library_name="transformers",
-        pipeline_tag="image-text-to-text", tags=MODEL_TAGS, license=license,
-        model_name=repo_id.split("/")[-1], eval_results=results or None,
-    )
-    eval_rows = [{"dataset": r.dataset_name, "split": r.dataset_split or "", "metric": r.metric_name or r.metric_type,
-                  "value": f"{r.metric_value:.4f}" if isinstance(r.metric_value, float) else r.metric_value}
-                 for r in results]
-    card = ModelCard.from_template(
-        card_data, template_path=str(_template("model_card.md", template)), repo_id=repo_id,
-        model_name=repo_id.split("/")[-1], base_model=base, training_dataset=training_dataset,
-        eval_rows=eval_rows, rap_hf_version=__version__,
-        format_prompt_short="Think inside <think> </think>, then give the answer in \\\\boxed{}.", **facts,
-    )
-    card.save(str(tree / "README.md"))
-    message = commit_message or "Add RAP-GRPO checkpoint"
-    return _finish(tree, local_dir, repo_id, "model", api=api, token=token, private=private, commit_message=message)
+    def build(tree: Path) -> None:
+        if source is None:
+            _save_trained(trainer, tree)
+        else:
+            _copy_model_files(source, tree)
+        facts = _training_facts(trainer) if trainer is not None else _folder_facts(source)
+        is_adapter = (tree / "adapter_config.json").exists()
+        recorded_base = facts.pop("base_model")
+        base = _hub_id(base_model) or _hub_id(recorded_base)
+        if is_adapter and base is None:
+            raise ValueError("A LoRA adapter is only usable with its base model: pass base_model= (a Hub id)")
+        results = _eval_rows(eval_results)
+        card_data = ModelCardData(
+            base_model=base, datasets=[training_dataset] if training_dataset else None,
+            library_name="peft" if is_adapter else "transformers", pipeline_tag="image-text-to-text",
+            tags=MODEL_TAGS + (["lora"] if is_adapter else []), model_name=repo_id.split("/")[-1],
+            eval_results=results or None, **_license_metadata(license),
+        )
+        eval_rows = [{"dataset": r.dataset_name, "split": r.dataset_split or "",
+                      "metric": r.metric_name or r.metric_type,
+                      "value": f"{r.metric_value:.4f}" if isinstance(r.metric_value, float) else r.metric_value}
+                     for r in results]
+        card = ModelCard.from_template(
+            card_data, template_path=str(template_path), repo_id=repo_id, model_name=repo_id.split("/")[-1],
+            base_model=base, training_dataset=training_dataset, eval_rows=eval_rows, is_adapter=is_adapter,
+            rap_hf_version=__version__, **facts,
+        )
+        card.save(str(tree / "README.md"))
+
+    try:
+        return _publish(local_dir, repo_id, "model", build, api=api, token=token, private=private,
+                        commit_message=commit_message or "Add RAP-GRPO checkpoint", owned=MODEL_OWNED)
+    finally:
+        if trainer is not None and source is not None:
+            shutil.rmtree(source, ignore_errors=True)
+
+
+def _save_trained(trainer, tree: Path) -> None:
+    """The trainer's model and processor, without the pickled training arguments."""
+    # _internal_call: save only; with args.push_to_hub, a plain save_model would also push on its own.
+    trainer.save_model(str(tree), _internal_call=True)
+    if trainer.processing_class is not None and trainer.is_world_process_zero():
+        trainer.processing_class.save_pretrained(str(tree))
+    for name in CHECKPOINT_SKIP:
+        (tree / name).unlink(missing_ok=True)
+
+
+def _save_on_all_ranks(trainer) -> Path | None:
+    """Multi-process runs: every rank takes part in saving (sharded weights are gathered) into one
+    folder of the main process, which gets it back; the other ranks get None."""
+    from accelerate.utils import broadcast_object_list
+
+    main = trainer.is_world_process_zero()
+    shared = [tempfile.mkdtemp(prefix="rap-hf-save-") if main else None]
+    broadcast_object_list(shared)
+    _save_trained(trainer, Path(shared[0]))
+    trainer.accelerator.wait_for_everyone()
+    return Path(shared[0]) if main else None
 
 
 # --------------------------------------------------------------------------- the Space
 def push_space(repo_id: str, *, space_dir: str | Path | None = None, api=None, token: str | None = None,
                private: bool | None = None, local_dir: str | Path | None = None,
                commit_message: str | None = None):
-    """Publish the Gradio Space (`spaces_demo/`: app.py, README.md with the Space front matter,
-    requirements.txt) in one commit; the repository is created as a Gradio Space if missing."""
+    """Publish the Gradio Space (`spaces_demo/` of a source checkout, or `space_dir`: app.py,
+    README.md with the Space front matter, requirements.txt) in one commit; the repository is
+    created as a Gradio Space if missing."""
     source = Path(space_dir) if space_dir is not None else SPACE_DIR
     missing = [name for name in ("app.py", "README.md", "requirements.txt") if not (source / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{source} is not a Space folder: missing {', '.join(missing)}")
     if "sdk: gradio" not in (source / "README.md").read_text():
         raise ValueError(f"{source / 'README.md'} needs the Space front matter with `sdk: gradio`")
-    tree = _tree_folder(local_dir)
-    for path in sorted(source.rglob("*")):
-        relative = path.relative_to(source)
-        if path.is_file() and "__pycache__" not in relative.parts and path.suffix != ".pyc":
-            (tree / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, tree / relative)
-    return _finish(tree, local_dir, repo_id, "space", api=api, token=token, private=private,
-                   commit_message=commit_message or "Update the RAP Space", create_kwargs={"space_sdk": "gradio"})
+
+    def build(tree: Path) -> None:
+        for path in sorted(source.rglob("*")):
+            relative = path.relative_to(source)
+            if path.is_file() and "__pycache__" not in relative.parts and path.suffix != ".pyc":
+                (tree / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, tree / relative)
+
+    return _publish(local_dir, repo_id, "space", build, api=api, token=token, private=private,
+                    commit_message=commit_message or "Update the RAP Space", create_kwargs={"space_sdk": "gradio"})

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .data.schema import parse_choices
 from .verify import is_correct, is_formatted
 
 ACCURACY_WEIGHT = 0.9
@@ -50,7 +51,10 @@ def accuracy_reward(completions: list, answer: Sequence[str] | None = None,
     """1.0 when the completion's last `\\boxed{}` answer matches `answer` (rap_hf.verify), else 0.0."""
     answer = _answers(answer, len(completions))
     choices = choices if choices is not None else [None] * len(completions)
-    return [float(is_correct(completion_text(c), a, ch)) for c, a, ch in zip(completions, answer, choices)]
+    # Answers as text (a dataset may store 3 for "3"); options as lists, dicts or JSON text, as the
+    # scorer reads them.
+    return [float(is_correct(completion_text(c), "" if a is None else str(a), parse_choices(ch)))
+            for c, a, ch in zip(completions, answer, choices)]
 
 
 def format_reward(completions: list, **kwargs: Any) -> list[float]:

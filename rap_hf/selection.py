@@ -334,8 +334,10 @@ class Selection:
                 f"counts={self.report.counts})")
 
     def replacement_pool(self):
-        """The rows left out that still give GRPO a signal (see `replacement_pool_rows`)."""
-        return replacement_pool_rows(self.decisions)
+        """The rows left out that still give GRPO a signal (see `replacement_pool_rows`); with ACE
+        on, rows it flags stay out, as DRM leaves them out."""
+        uses_ace = self.config is not None and self.config.use_ace
+        return replacement_pool_rows(self.decisions, ace_threshold=self.config.ace_threshold if uses_ace else None)
 
     def save_to_disk(self, folder: str | Path) -> Path:
         """Write `dataset/` (kept rows), `decisions/` (every row), `report.json`, `report.md`,
@@ -369,9 +371,11 @@ class Selection:
                    report=SelectionReport(**report), config=SelectionConfig(**config) if config else None)
 
 
-def replacement_pool_rows(decisions):
+def replacement_pool_rows(decisions, ace_threshold: float | None = None):
     """Rows of `decisions` left out that still give GRPO a signal: not kept, scored without error,
     not attention-biased, and answered right by some but not all image rollouts (0 < difficulty < 1).
+    With `ace_threshold` (lambda_a), rows whose psi exceeds it stay out too, whatever their reason:
+    DRM never adds a row that ACE flags.
 
     Pass them as `RAPGRPOTrainer(..., replacement_pool=...)` (or pass the `Selection` itself), which
     draws from them hardest first when a training row stops teaching.
@@ -391,6 +395,11 @@ def replacement_pool_rows(decisions):
     with np.errstate(invalid="ignore"):
         signal = (difficulty > 0) & (difficulty < 1)
     usable = ~np.isin(np.asarray(table.column("rap_reason").to_pylist(), dtype=object), ["error", "attention_biased"])
+    if ace_threshold is not None and "rap_ace" in decisions.column_names:
+        ace = decisions.select_columns(["rap_ace"]).with_format("arrow")[:].column(0).to_pylist()
+        psi_log = np.array([np.nan if a is None else a for a in ace], dtype=float)
+        with np.errstate(invalid="ignore"):
+            usable &= ~(psi_log > math.log(ace_threshold))  # NaN (not scored): not flagged, as in select
     kept = np.asarray(table.column("rap_keep").to_pylist(), dtype=bool)
     return decisions.select(np.flatnonzero(~kept & usable & signal))
 

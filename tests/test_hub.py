@@ -7,43 +7,56 @@ received, and the uploaded files are read back with the real `load_dataset` / ca
 import io
 import json
 import logging
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 from datasets import load_dataset
-from huggingface_hub import DatasetCard, ModelCard
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCard, ModelCard
 from PIL import Image
 from selection_helpers import hand_scored
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from rap_hf import RAPGRPOConfig, RAPGRPOTrainer, RAPScorer, RAPConfig, select
+from rap_hf import RAPConfig, RAPGRPOConfig, RAPGRPOTrainer, RAPScorer, select, to_rap_format, to_trl
+from rap_hf import hub as hub_module
 from rap_hf.hub import push_checkpoint, push_space, push_subset
 
 TOKEN = "hf_secretTOKENvalue123"
 
 
 class RecordingHub:
-    """What `HfApi.create_repo` / `create_commit` were asked to do, with the committed bytes."""
+    """What `HfApi.create_repo` / `list_repo_files` / `create_commit` were asked to do, with the
+    committed bytes, and each repository's files as the commits leave them."""
 
     def __init__(self, fail_commit: bool = False):
         self.repos, self.commits, self.fail_commit = [], [], fail_commit
+        self.contents: dict[str, dict[str, bytes]] = {}
 
     def create_repo(self, repo_id, *, repo_type=None, private=None, exist_ok=False, token=None, **kwargs):
         self.repos.append({"repo_id": repo_id, "repo_type": repo_type, "private": private, "exist_ok": exist_ok,
                            "token": token, **kwargs})
+        self.contents.setdefault(repo_id, {".gitattributes": b"*.parquet filter=lfs\n"})
         return f"https://huggingface.co/{repo_id}"
+
+    def list_repo_files(self, repo_id, *, repo_type=None, token=None, **kwargs):
+        return sorted(self.contents[repo_id])
 
     def create_commit(self, repo_id, operations, *, commit_message, repo_type=None, token=None, **kwargs):
         if self.fail_commit:
             raise ConnectionError("connection reset by peer")
-        files = {op.path_in_repo: Path(op.path_or_fileobj).read_bytes() for op in operations}
+        added = {op.path_in_repo: Path(op.path_or_fileobj).read_bytes() for op in operations
+                 if isinstance(op, CommitOperationAdd)}
+        deleted = [op.path_in_repo for op in operations if isinstance(op, CommitOperationDelete)]
+        for name in deleted:
+            del self.contents[repo_id][name]  # the Hub refuses to delete a file that is not there
+        self.contents[repo_id].update(added)
         self.commits.append({"repo_id": repo_id, "repo_type": repo_type, "message": commit_message,
-                             "token": token, "files": files})
-        return f"https://huggingface.co/{repo_id}/commit/0"
+                             "token": token, "files": added, "deleted": deleted})
+        return f"https://huggingface.co/{repo_id}/commit/{len(self.commits)}"
 
-    def write(self, commit, folder: Path) -> Path:
-        for name, data in commit["files"].items():
+    def write(self, files: dict[str, bytes], folder: Path) -> Path:
+        for name, data in files.items():
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_bytes(data)
         return folder
@@ -56,8 +69,10 @@ def selection(world):
     return select(scored)
 
 
-def _pixels(ref):
-    return list(Image.open(io.BytesIO(ref["bytes"])).convert("RGB").getdata())
+def _pixels(image):
+    if isinstance(image, dict):
+        image = Image.open(io.BytesIO(image["bytes"]))
+    return list(image.convert("RGB").getdata())
 
 
 def _no_token_anywhere(caplog, capsys, files: dict[str, bytes]):
@@ -82,7 +97,7 @@ def test_push_subset_is_one_commit_that_loads_back(selection, tmp_path, caplog, 
     assert commit["message"] == "Add RAP subset (kept 16 of 48 rows)" and commit["token"] == TOKEN
     _no_token_anywhere(caplog, capsys, commit["files"])
 
-    repo = hub.write(commit, tmp_path / "repo")
+    repo = hub.write(commit["files"], tmp_path / "repo")
     rows = load_dataset(str(repo), split="train")
     assert rows["rap_id"] == selection.dataset["rap_id"] and all(rows["rap_keep"])
     assert len(load_dataset(str(repo), "decisions", split="train")) == 48
@@ -113,13 +128,35 @@ def test_local_dir_round_trips_the_kept_rows_with_their_images(selection, world,
         assert [_pixels(ref) for ref in row["images"]] == [_pixels(ref) for ref in source]
     with pytest.raises(FileExistsError, match="not empty"):
         push_subset(selection, "me/world-rap", local_dir=folder)
+    # The published rows are canonical rows again, and the exporters (so the trainer) read them.
+    assert to_rap_format(rows)["rap_id"] == rows["rap_id"]
+    assert to_trl(rows)[0]["images"][0].size == (84, 84)
 
 
-def test_an_interrupted_push_commits_nothing(selection, tmp_path):
+def test_an_interrupted_push_commits_nothing_and_leaves_nothing(selection, tmp_path, monkeypatch):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the push builds its tree
     hub = RecordingHub(fail_commit=True)
     with pytest.raises(ConnectionError):
         push_subset(selection, "me/world-rap", api=hub)
     assert len(hub.repos) == 1 and hub.commits == []
+    with pytest.raises(FileNotFoundError, match="not found"):
+        push_subset(selection, "me/world-rap", api=hub, template=tmp_path / "no-such-card.md")
+    assert list(scratch.iterdir()) == []  # no half-built tree left behind
+
+
+def test_a_second_push_replaces_the_first(selection, world, tmp_path, monkeypatch):
+    hub = RecordingHub()
+    monkeypatch.setattr(hub_module, "SHARD_BYTES", 4096)  # many small shards the first time
+    push_subset(selection, "me/world-rap", api=hub)
+    first = [f for f in hub.contents["me/world-rap"] if f.startswith("data/")]
+    assert len(first) > 1
+    monkeypatch.setattr(hub_module, "SHARD_BYTES", 500 * 2**20)
+    push_subset(selection, "me/world-rap", api=hub)
+    assert len(hub.commits) == 2 and sorted(hub.commits[1]["deleted"]) == sorted(first)
+    repo = hub.write(hub.contents["me/world-rap"], tmp_path / "repo")
+    assert load_dataset(str(repo), split="train")["rap_id"] == selection.dataset["rap_id"]  # no row twice
 
 
 @pytest.mark.slow
@@ -144,7 +181,7 @@ def test_push_checkpoint_from_a_trainer(tiny_vlm_paths, selection, tmp_path, cap
     assert {"README.md", "config.json", "model.safetensors", "processor_config.json"} <= set(files)
     assert "training_args.bin" not in files
     _no_token_anywhere(caplog, capsys, files)
-    repo = hub.write(hub.commits[0], tmp_path / "repo")
+    repo = hub.write(hub.commits[0]["files"], tmp_path / "repo")
     reloaded = AutoModelForImageTextToText.from_pretrained(repo)
     AutoProcessor.from_pretrained(repo)
     trained = dict(trainer.model.named_parameters())
@@ -164,21 +201,45 @@ def test_push_checkpoint_from_a_trainer(tiny_vlm_paths, selection, tmp_path, cap
 
 
 def test_push_checkpoint_from_a_folder_leaves_training_state_out(tiny_vlm_paths, tmp_path):
-    folder = tmp_path / "checkpoint-4"
+    folder = tmp_path / "trained"  # as rap-hf train leaves it: the model, plus checkpoints and logs
     AutoModelForImageTextToText.from_pretrained(tiny_vlm_paths["llava"]).save_pretrained(folder)
     AutoProcessor.from_pretrained(tiny_vlm_paths["llava"]).save_pretrained(folder)
     for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin", "rap_replacement.json"):
         (folder / name).write_bytes(b"state")
-    (folder / "trainer_state.json").write_text(json.dumps({"global_step": 4, "epoch": 2.0}))
+    (folder / "trainer_state.json").write_text(json.dumps({"global_step": 4, "epoch": 2.0,
+                                                           "best_model_checkpoint": str(folder)}))
+    (folder / "checkpoint-2").mkdir()
+    (folder / "checkpoint-2" / "model.safetensors").write_bytes(b"weights")
+    (folder / "runs").mkdir()
+    (folder / "runs" / "events.out").write_bytes(b"log")
     hub = RecordingHub()
-    push_checkpoint(folder, "me/tiny-llava", api=hub)
+    push_checkpoint(folder, "me/tiny-llava", api=hub, license="Llama 2 Community License")
     files = set(hub.commits[0]["files"])
-    assert "model.safetensors" in files and "trainer_state.json" in files and "README.md" in files
-    assert not files & {"optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin", "rap_replacement.json"}
+    assert "model.safetensors" in files and "README.md" in files and "config.json" in files
+    assert not files & {"optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin", "rap_replacement.json",
+                        "trainer_state.json"}
+    assert not any(name.startswith(("checkpoint-", "runs/")) for name in files)
     card = ModelCard(hub.commits[0]["files"]["README.md"].decode())
     assert "Optimizer steps: 4 (2.0 epochs)" in card.text and card.data.base_model is None
+    assert str(folder) not in card.text
+    assert (card.data.license, card.data.license_name) == ("other", "llama-2-community-license")
     with pytest.raises(FileNotFoundError, match="holds no model"):
-        push_checkpoint(tmp_path, "me/nothing", api=hub)
+        push_checkpoint(tmp_path / "checkpoint-404", "me/nothing", api=hub)
+
+
+def test_push_checkpoint_of_a_lora_adapter(tiny_vlm_paths, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_vlm_paths["qwen2_5_vl"])
+    adapter = get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj"], task_type="CAUSAL_LM"))
+    adapter.save_pretrained(tmp_path / "adapter")  # its config names a local base: not a Hub id
+    hub = RecordingHub()
+    with pytest.raises(ValueError, match="pass base_model"):
+        push_checkpoint(tmp_path / "adapter", "me/lora", api=hub)
+    push_checkpoint(tmp_path / "adapter", "me/lora", api=hub, base_model="Qwen/Qwen2.5-VL-3B-Instruct")
+    card = ModelCard(hub.commits[0]["files"]["README.md"].decode())
+    assert card.data.library_name == "peft" and card.data.base_model == "Qwen/Qwen2.5-VL-3B-Instruct"
+    assert "PeftModel.from_pretrained" in card.text and "adapter_model.safetensors" in hub.commits[0]["files"]
 
 
 def test_push_space_uploads_the_space_folder(tmp_path):

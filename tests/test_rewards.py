@@ -37,3 +37,10 @@ def test_plain_strings_block_content_and_options():
 def test_missing_answers_are_a_clear_error():
     with pytest.raises(ValueError, match="no `answer` column"):
         rap_reward(completions=["\\boxed{1}"], prompts=["q"])
+
+
+def test_options_in_any_stored_form_and_numeric_answers():
+    response = ["<think>x</think> \\boxed{blue}"]
+    for options in (["red", "blue"], '["red", "blue"]', {"A": "red", "B": "blue"}):
+        assert accuracy_reward(response, answer=["B"], choices=[options]) == [1.0]
+    assert accuracy_reward(["\\boxed{3}", "\\boxed{0}"], answer=[3, 0]) == [1.0, 1.0]

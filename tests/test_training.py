@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from selection_helpers import hand_scored
@@ -175,7 +176,8 @@ def test_a_solved_group_is_replaced_by_the_hardest_pool_row_next_epoch(tiny_vlm_
     sampler = trainer.replacement_sampler
     assert [(h["epoch"], h["why"]) for h in sampler.history] == [(1, "solved")]
     logs = trainer.state.log_history
-    assert logs[1]["frac_reward_zero_std"] == 0.5 or logs[0]["frac_reward_zero_std"] == 0.5
+    # TRL's own count of groups without signal sees the solved group (second prompt pair of epoch 0).
+    assert [log["frac_reward_zero_std"] for log in logs[:2]] == [0.0, 0.5]
     assert [log["rap/replaced"] for log in logs[:6]] == [0, 0, 1, 1, 1, 1]
     assert [log["rap/pool_left"] for log in logs[:6]] == [4, 4, 3, 3, 3, 3]
     state = json.loads((tmp_path / "out" / "checkpoint-4" / STATE_FILE).read_text())
@@ -191,6 +193,12 @@ def test_resuming_restores_the_replacement_state(tiny_vlm_paths, world, tmp_path
     resumed, resumed_calls, _, _ = _replacement_run(tiny_vlm_paths, world, tmp_path / "cut", resume=checkpoint)
     assert resumed.replacement_sampler.history == full.replacement_sampler.history
     assert resumed_calls == full_calls[2:]
+    # Other rows of the same size: the saved slots would point at the wrong rows, so it refuses.
+    other = world["train"].select(range(10, 14))
+    trainer = RAPGRPOTrainer(tiny_vlm_paths["qwen2_5_vl"], _args(tmp_path / "cut", max_steps=-1, num_train_epochs=3),
+                             train_dataset=other, replacement_pool=world["train"].select(range(4, 8)))
+    with pytest.raises(ValueError, match="other training rows"):
+        trainer.train(resume_from_checkpoint=checkpoint)
 
 
 def test_two_processes_gather_outcomes_and_swap_alike(tiny_vlm_paths, tmp_path):
@@ -239,3 +247,43 @@ def test_replacement_pool_is_the_left_out_rows_with_signal(selection):
 
     derived = replacement_pool_rows(bare)
     assert derived["rap_id"] == pool["rap_id"] and derived["rap_difficulty"] == pytest.approx(pool["rap_difficulty"])
+
+
+def test_replacement_pool_leaves_out_rows_that_ace_flags(world):
+    scored = hand_scored(world["train"], [5, 4, 3, 1, 0, 2], [0, 0, 3, 0, 0, 2])
+    # psi = 0.5 > lambda_a = 0.1 on the 3-vs-3 language-prior rows: pool material
+    # if ACE is off, but DRM never adds flagged rows, so neither may the pool.
+    scored = scored.remove_columns("rap_ace").add_column(
+        "rap_ace", [float(np.log(0.5)) if i % 6 == 2 else -50.0 for i in range(len(scored))])
+    selection = select(scored)
+    flagged = {rid for i, rid in enumerate(scored["rap_id"]) if i % 6 == 2}
+    pool = selection.replacement_pool()
+    assert len(pool) > 0 and not flagged & set(pool["rap_id"])
+    assert flagged & set(select(scored, use_ace=False).replacement_pool()["rap_id"])  # ACE off: they may come
+
+
+def test_outcome_recorder_reads_accuracy_from_rap_reward_or_grades_it():
+    from rap_hf.rewards import accuracy_reward
+    from rap_hf.training.trainer import OutcomeRecorder, _with_recorder
+
+    completions = [[{"role": "assistant", "content": text}] for text in
+                   ("<think>x</think> \\boxed{red}", "\\boxed{red}", "<think>x</think> \\boxed{blue}", "nothing")]
+    call = dict(prompts=[[]] * 4, completions=completions, completion_ids=[[1]] * 4, answer=["red"] * 4,
+                rap_train_index=[0, 0, 1, 1])
+    expected = [(0, 1.0), (0, 1.0), (1, 0.0), (1, 0.0)]
+    wrapped, recorder = _with_recorder([rap_reward], "accuracy_reward")
+    assert wrapped[0].__name__ == "rap_reward" and wrapped[0](**call) == pytest.approx([1.0, 0.9, 0.1, 0.0])
+    assert recorder.take() == expected and recorder.take() == []
+
+    def custom(completions, **kwargs):
+        return [0.5] * len(completions)
+
+    _, graded = _with_recorder([custom], "accuracy_reward")  # no accuracy reward: graded on the side
+    graded(**call)
+    assert graded.take() == expected
+    _, named = _with_recorder([custom, accuracy_reward], "custom")  # a named reward is read as it is
+    named(**call)
+    assert named.take() == [(0, 0.5), (0, 0.5), (1, 0.5), (1, 0.5)]
+    assert isinstance(named, OutcomeRecorder)
+    named(**{**call, "rap_train_index": None})  # evaluation rows: nothing recorded
+    assert named.take() == []

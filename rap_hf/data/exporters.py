@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from ..prompts import FORMAT_PROMPT, user_text
 from .images import ImageDecodeError, decode_row_images, read_image_bytes
-from .schema import ensure_canonical
+from .schema import ensure_canonical, images_feature
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,8 @@ def find_bad_images(ds, batch_size: int = 256, show_progress: bool = True) -> di
     ensure_canonical(ds, "find_bad_images")
     bad: dict[str, str] = {}
     columns = ds.select_columns(["rap_id", "images"])
+    if columns.features["images"] != images_feature():  # e.g. decoded images: check the stored bytes
+        columns = columns.cast_column("images", images_feature())
     with tqdm(total=len(ds), desc="Checking images", unit="row", disable=not show_progress) as bar:
         for batch in columns.iter(batch_size=batch_size):
             for rap_id, refs in zip(batch["rap_id"], batch["images"]):

@@ -40,7 +40,7 @@ def _check_answers(ds, what: str) -> None:
             "that do not need answers."
         )
     answers = ds.select_columns(["answer"]).with_format("arrow")[:].column(0).to_pylist()
-    missing = np.flatnonzero([not (a or "").strip() for a in answers])
+    missing = np.flatnonzero([a is None or not str(a).strip() for a in answers])
     if len(missing):
         raise ValueError(
             f"{what}: {len(missing)} row(s) have no ground-truth answer ({_row_names(ds, missing)}); every "
@@ -145,9 +145,11 @@ def combine_with_pool(train, pool):
             pool = pool.select(np.setdiff1d(np.arange(len(pool)), duplicate))
     missing = [c for c in train.column_names if c not in pool.column_names]
     if missing:
-        logger.warning("The replacement pool lacks columns %s; reward functions will not see them.", missing)
-    shared = [c for c in train.column_names if c in pool.column_names]
-    train, pool = train.select_columns(shared), pool.select_columns(shared)
+        # Training rows keep every column; pool rows get None where they have no value.
+        logger.warning("The replacement pool lacks columns %s: its rows carry None there.", missing)
+        for column in missing:
+            pool = pool.add_column(column, [None] * len(pool), feature=train.features[column])
+    pool = pool.select_columns(train.column_names)
     try:
         pool = pool.cast(train.features)
     except (ValueError, TypeError) as error:
@@ -155,3 +157,12 @@ def combine_with_pool(train, pool):
     combined = concatenate_datasets([train, pool])
     combined = combined.add_column(INDEX_COLUMN, np.arange(len(combined)).tolist())
     return combined, len(train), list(range(len(train), len(combined)))
+
+
+def rows_digest(ds) -> str:
+    """A short hash of the rows' ids in order (their count when there are no ids): what a resumed
+    run checks so that a checkpoint's slots are applied to the same rows."""
+    import hashlib
+
+    ids = ds["rap_id"] if "rap_id" in ds.column_names else [str(len(ds))]
+    return hashlib.sha256("\n".join(map(str, ids)).encode()).hexdigest()[:16]

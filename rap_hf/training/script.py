@@ -97,7 +97,7 @@ def load_training_rows(script_args: TrainScriptArguments):
     """(train rows, replacement pool or None), as `TrainScriptArguments` describes them."""
     from datasets import load_from_disk
 
-    from ..selection import replacement_pool_rows
+    from ..selection import Selection, replacement_pool_rows
 
     ref = script_args.dataset
     if not ref:
@@ -119,7 +119,10 @@ def load_training_rows(script_args: TrainScriptArguments):
             )
         pool_ref = ref
     if is_select_output(pool_ref):
-        pool = replacement_pool_rows(load_from_disk(os.path.join(pool_ref, "decisions")))
+        if os.path.exists(os.path.join(pool_ref, "report.json")):
+            pool = Selection.load_from_disk(pool_ref).replacement_pool()  # with the selection's own ACE rule
+        else:
+            pool = replacement_pool_rows(load_from_disk(os.path.join(pool_ref, "decisions")))
     else:
         pool = _load_one(pool_ref, None, "a replacement pool must have one split (save that split on its own)")
     return train, pool

@@ -25,8 +25,8 @@ from trl.trainer.utils import get_callable_name, is_async_callable
 
 from ..prompts import FORMAT_PROMPT
 from .config import RAPGRPOConfig
-from .data import INDEX_COLUMN, combine_with_pool, to_training_rows
-from ..rewards import accuracy_reward, rap_reward
+from .data import INDEX_COLUMN, combine_with_pool, rows_digest, to_training_rows
+from ..rewards import ACCURACY_WEIGHT, accuracy_reward, rap_reward
 from .sampler import ReplacementSampler
 
 logger = logging.getLogger(__name__)
@@ -52,10 +52,16 @@ class OutcomeRecorder:
         values = self.func(*args, **kwargs)
         indices = kwargs.get(INDEX_COLUMN)
         if indices is not None:  # training rows (evaluation rows carry no index)
-            outcomes = (accuracy_reward(kwargs["completions"], kwargs.get("answer"), kwargs.get("choices"))
-                        if self.grade_accuracy else values)
-            self.pending.extend((int(i), float(v)) for i, v in zip(indices, outcomes) if v is not None)
+            self.pending.extend((int(i), float(v)) for i, v in zip(indices, self._outcomes(values, kwargs))
+                                if v is not None)
         return values
+
+    def _outcomes(self, values: list, kwargs: dict) -> list:
+        if not self.grade_accuracy:
+            return values
+        if self.func is rap_reward:  # 0.9 accuracy + 0.1 format: accuracy is whether it reached 0.9
+            return [None if v is None else float(v >= ACCURACY_WEIGHT - 1e-9) for v in values]
+        return accuracy_reward(kwargs["completions"], kwargs.get("answer"), kwargs.get("choices"))
 
     def take(self) -> list[tuple[int, float]]:
         pending, self.pending = self.pending, []
@@ -72,7 +78,9 @@ def _with_recorder(reward_funcs: list, replacement_reward: str) -> tuple[list, O
     if replacement_reward in names:
         position, grade = plain[names.index(replacement_reward)], False
     elif replacement_reward == "accuracy_reward" and plain:
-        position, grade = plain[0], True
+        # Graded on the side; next to rap_reward it is read off that reward's value, not verified twice.
+        with_rap = [i for i in plain if reward_funcs[i] is rap_reward]
+        position, grade = (with_rap or plain)[0], True
     else:
         raise ValueError(
             f"replacement_reward={replacement_reward!r} is none of the synchronous Python reward functions "
@@ -107,7 +115,7 @@ class ReplacementCallback(TrainerCallback):
         folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, STATE_FILE), "w") as f:
-            json.dump(sampler.state_dict(), f)
+            json.dump({**sampler.state_dict(), "rows_digest": self.trainer._rows_digest}, f)
 
 
 class RAPGRPOTrainer(GRPOTrainer):
@@ -148,23 +156,30 @@ class RAPGRPOTrainer(GRPOTrainer):
                 "system_prompt": getattr(args, "system_prompt", None), "needs_answer": uses_answers}
 
         train = to_training_rows(train_dataset, **rows, role="train")
-        if eval_dataset is not None:
+        if isinstance(eval_dataset, dict):  # several named eval sets, as TRL takes them
+            eval_dataset = {name: to_training_rows(ds, **rows, role="eval") for name, ds in eval_dataset.items()}
+        elif eval_dataset is not None:
             eval_dataset = to_training_rows(eval_dataset, **rows, role="eval")
         self.outcome_recorder: OutcomeRecorder | None = None
         self.replacement_sampler: ReplacementSampler | None = None
         self._num_active: int | None = None
         self._pool_indices: list[int] = []
         self._resume_state: dict | None = None
+        self._rows_digest: str | None = None
         if replacement_pool is not None:
             from datasets import Dataset
 
             if not isinstance(train, Dataset):
                 raise TypeError("Online replacement needs random access to the training rows: pass a Dataset or a "
                                 "Selection, not a stream, with replacement_pool")
+            if getattr(args, "remove_unused_columns", False):
+                raise ValueError("Online replacement reads the rap_train_index column in the reward call: set "
+                                 "remove_unused_columns=False (GRPOConfig's default) with replacement_pool")
             pool = to_training_rows(replacement_pool, **rows, role="pool")
             if len(pool) == 0:
                 logger.warning("The replacement pool is empty: training on a fixed set of %d rows.", len(train))
             train, self._num_active, self._pool_indices = combine_with_pool(train, pool)
+            self._rows_digest = rows_digest(train)
             reward_funcs, self.outcome_recorder = _with_recorder(reward_funcs, replacement_reward)
             callbacks = [*(callbacks or []), ReplacementCallback(self)]
 
@@ -187,6 +202,10 @@ class RAPGRPOTrainer(GRPOTrainer):
             replace_failed=getattr(self.args, "replace_failed", True),
         )
         if self._resume_state is not None:
+            saved = self._resume_state.get("rows_digest")
+            if saved is not None and saved != self._rows_digest:
+                raise ValueError("The checkpoint's replacement state belongs to other training rows or another pool "
+                                 "(their rap_ids differ). Resume with the same train_dataset and replacement_pool.")
             sampler.load_state_dict(self._resume_state)
         self.replacement_sampler = sampler
         return sampler

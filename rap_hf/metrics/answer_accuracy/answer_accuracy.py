@@ -19,6 +19,7 @@ from __future__ import annotations
 import datasets
 import evaluate
 
+from rap_hf.data.schema import parse_choices
 from rap_hf.verify import is_correct
 from rap_hf.verify import is_formatted
 
@@ -91,7 +92,8 @@ class AnswerAccuracy(evaluate.Metric):
         if len(choices) != len(predictions):
             raise ValueError(f"choices has {len(choices)} entries for {len(predictions)} predictions")
         correct = [
-            bool(is_correct(prediction or "", reference or "", options or None))
+            # Options as lists, dicts or JSON text, as the scorer and the rewards read them.
+            bool(is_correct(prediction or "", reference or "", parse_choices(options)))
             for prediction, reference, options in zip(predictions, references, choices)
         ]
         formatted = [bool(is_formatted(prediction)) for prediction in predictions]
