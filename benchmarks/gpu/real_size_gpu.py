@@ -1,0 +1,188 @@
+"""GPU check of RAP scoring on a Qwen2.5-VL model of real size (the published 3B's dimensions).
+
+    python -m benchmarks.gpu.real_size_gpu [--rows 32] [--max-new-tokens 256] [--out DIR]
+    python -m benchmarks.gpu.real_size_gpu --dry-run     # the same code paths, scaled down, on CPU
+
+Nothing is downloaded: the model is built from the published Qwen2.5-VL-3B-Instruct dimensions with
+random weights, straight on the GPU in bfloat16 (the text vocabulary stays the small offline
+tokenizer's, so the output head is smaller than the real one: about 8 % of the 3B's parameters).
+It measures, and writes to one JSON:
+- rollouts per second of the transformers engine (and of vLLM where it can be imported) through
+  `RAPScorer` (M = 5 per condition, ACE on), and that every row gets valid scores;
+- peak GPU memory of ACE's one-layer capture against `output_attentions=True` over all layers, on one
+  2k-token sequence.
+Exit code 1 when a check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+# Qwen/Qwen2.5-VL-3B-Instruct's config.json (text and vision towers).
+QWEN2_5_VL_3B = dict(
+    mrope_section=[16, 24, 24],
+    text=dict(hidden_size=2048, intermediate_size=11008, num_hidden_layers=36, num_attention_heads=16,
+              num_key_value_heads=2),
+    vision=dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=2048,
+                fullatt_block_indexes=[7, 15, 23, 31]),
+)
+# Scaled down for --dry-run on a CPU: the same code, minutes become seconds.
+DRY_RUN = dict(
+    text=dict(hidden_size=128, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4,
+              num_key_value_heads=2),
+    vision=dict(depth=2, hidden_size=64, intermediate_size=128, num_heads=2, out_hidden_size=128,
+                fullatt_block_indexes=[1]),
+)
+
+
+def build_model(dims: dict, image_size: int, device, dtype):
+    """A Qwen2.5-VL with `dims`, random weights, built on `device`; the offline tiny processor."""
+    import torch
+    from transformers import AutoConfig, AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    from rap_hf.testing import build_tiny_vlm
+
+    folder = build_tiny_vlm("qwen2_5_vl", Path(tempfile.mkdtemp()) / "processor", image_size=image_size)
+    values = AutoConfig.from_pretrained(folder).to_dict()  # token ids, RoPE, processor geometry
+    text, vision = values["text_config"], values["vision_config"]
+    text.update(dims["text"])
+    text.pop("layer_types", None)  # derived from the layer count when the config is rebuilt
+    head_dim = text["hidden_size"] // text["num_attention_heads"]
+    text["head_dim"] = head_dim
+    half = head_dim // 2  # multimodal RoPE splits the rotary half over (time, height, width)
+    text["rope_parameters"]["mrope_section"] = dims.get("mrope_section") or [half - 2 * (half // 3), half // 3,
+                                                                              half // 3]
+    vision.update(dims["vision"])
+    config = AutoConfig.for_model(**values)
+    with torch.device(device):
+        model = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=dtype)
+    model.eval()
+    return model, AutoProcessor.from_pretrained(folder)
+
+
+def score_rollouts(model, processor, rows, *, num_rollouts: int, max_new_tokens: int, batch_size: int,
+                   backend: str = "transformers") -> dict:
+    from rap_hf import RAPConfig, RAPScorer
+
+    config = RAPConfig(num_rollouts=num_rollouts, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                       backend=backend, compute_ace=True, compute_logit_cde=False)
+    scorer = RAPScorer(model, config, processor=processor)
+    start = time.perf_counter()
+    scored = scorer.map(rows, batch_size=batch_size, load_from_cache_file=False,
+                        new_fingerprint=f"real-size-{backend}-{time.time_ns()}")
+    seconds = time.perf_counter() - start
+    errors = [e for e in scored["rap_error"] if e]
+    cde = [c for c in scored["rap_cde"] if c is not None]
+    ace = [a for a in scored["rap_ace"] if a is not None]
+    lengths = [len(processor.tokenizer(r).input_ids) for rs in scored["rap_responses_image"] for r in rs]
+    rollouts = 2 * num_rollouts * len(rows)
+    return {
+        "backend": backend, "rows": len(rows), "rollouts": rollouts, "seconds": round(seconds, 2),
+        "rows_per_second": round(len(rows) / seconds, 3), "rollouts_per_second": round(rollouts / seconds, 2),
+        "mean_response_tokens_retokenized": round(sum(lengths) / max(len(lengths), 1), 1), "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+        "valid": not errors and len(cde) == len(rows) and all(-1 <= c <= 1 for c in cde)
+        and len(ace) == len(rows) and all(math.isfinite(a) for a in ace),
+    }
+
+
+def ace_memory(model, processor, sequence_tokens: int, device) -> dict:
+    """Peak memory of one teacher-forced pass over a `sequence_tokens` sequence: one layer captured
+    by ACE's hook against all layers' attentions (`output_attentions=True`, eager)."""
+    import torch
+
+    from rap_hf.scoring.ace import capture_attention
+
+    vocab = len(processor.tokenizer)
+    ids = torch.randint(10, vocab - 10, (1, sequence_tokens), device=device)
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    on_cuda = str(device).startswith("cuda")
+
+    def peak(run) -> float | None:
+        if not on_cuda:
+            with torch.no_grad():
+                run()
+            return None
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        with torch.no_grad():
+            out = run()
+        torch.cuda.synchronize()
+        del out
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
+
+    one = peak(lambda: capture_attention(model, inputs, layer=-1))
+    previous = model.config.text_config._attn_implementation
+    model.set_attn_implementation("eager")
+    try:
+        every = peak(lambda: model(**inputs, output_attentions=True).attentions)
+    finally:
+        model.set_attn_implementation(previous)
+    return {"sequence_tokens": sequence_tokens, "one_layer_mib": one, "all_layers_mib": every,
+            "ratio_all_over_one": round(every / one, 1) if one and every else None}
+
+
+def main(argv=None) -> int:
+    import torch
+
+    from rap_hf import make_visual_world
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=32)
+    parser.add_argument("--num-rollouts", type=int, default=5)
+    parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--image-size", type=int, default=448, help="448 px = 256 image tokens per picture")
+    parser.add_argument("--ace-tokens", type=int, default=2048)
+    parser.add_argument("--dry-run", action="store_true", help="scaled down, on CPU: checks the code paths")
+    parser.add_argument("--out", default=os.environ.get("OUT", "benchmarks/results"))
+    args = parser.parse_args(argv)
+    if args.dry_run:
+        args.rows, args.max_new_tokens, args.batch_size, args.image_size, args.ace_tokens = 4, 8, 4, 56, 256
+        device, dtype, dims = "cpu", torch.float32, DRY_RUN
+    elif torch.cuda.is_available():
+        device, dtype, dims = "cuda", torch.bfloat16, QWEN2_5_VL_3B
+    else:
+        print("no CUDA device: run with --dry-run, or on a machine with a GPU")
+        return 1
+
+    report = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu", "torch": torch.__version__,
+              "dry_run": args.dry_run, "settings": vars(args).copy()}
+    start = time.perf_counter()
+    model, processor = build_model(dims, args.image_size, device, dtype)
+    report["model"] = {"parameters": sum(p.numel() for p in model.parameters()), "dtype": str(dtype),
+                       "build_seconds": round(time.perf_counter() - start, 1)}
+    rows = make_visual_world(int(args.rows * 1.3) + 2, seed=0, image_size=args.image_size)["train"]
+    rows = rows.select(range(args.rows))
+    report["transformers"] = score_rollouts(model, processor, rows, num_rollouts=args.num_rollouts,
+                                            max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    try:
+        import vllm  # noqa: F401  (only whether it imports)
+    except ImportError:
+        report["vllm"] = "not installed here: the vLLM engine was not measured"
+    else:
+        report["vllm"] = "installed, but needs a saved checkpoint: run benchmarks/gpu/score_gpu.py for the engine"
+    report["ace_memory"] = ace_memory(model, processor, args.ace_tokens, device)
+    report["ok"] = bool(report["transformers"]["valid"])
+    text = json.dumps(report, indent=2, default=str)
+    print(text)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    name = "real_size_gpu_dry_run.json" if args.dry_run else "real_size_gpu.json"
+    (Path(args.out) / name).write_text(text)
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
