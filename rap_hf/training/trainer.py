@@ -24,9 +24,9 @@ from trl import GRPOTrainer
 from trl.trainer.utils import get_callable_name, is_async_callable
 
 from ..prompts import FORMAT_PROMPT
+from ..rewards import ACCURACY_WEIGHT, accuracy_reward, rap_reward
 from .config import RAPGRPOConfig
 from .data import INDEX_COLUMN, combine_with_pool, rows_digest, to_training_rows
-from ..rewards import ACCURACY_WEIGHT, accuracy_reward, rap_reward
 from .sampler import ReplacementSampler
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,8 @@ class OutcomeRecorder:
 
     TRL hands reward functions the dataset columns, so the row index (`rap_train_index`) arrives
     with the completions. The outcome is the wrapped function's own value, or, with
-    `grade_accuracy=True`, `accuracy_reward` computed on the same completions.
+    `grade_accuracy=True`, the accuracy: read off `rap_reward`'s value when that is the function,
+    else `accuracy_reward` computed on the same completions.
     """
 
     def __init__(self, func, *, grade_accuracy: bool):
