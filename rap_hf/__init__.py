@@ -43,7 +43,7 @@ _EXPORTS = {
 
 # Submodules reachable as attributes, e.g. `rap_hf.baselines.random_subset`.
 _SUBMODULES = ("baselines", "data", "rollouts", "scoring", "selection", "testing", "verify", "prompts", "rewards",
-               "training", "evaluation", "metrics", "hub")
+               "training", "evaluation", "metrics", "hub", "distributed")
 
 __all__ = ["__version__", *_EXPORTS]
 

@@ -24,7 +24,7 @@ AVAILABLE = {
     "convert": "convert a dataset to canonical RAP rows (to_rap_format)",
     "export": "export canonical rows for TRL, EasyR1 or verl",
     "verify": "check one response against a ground-truth answer",
-    "score": "add RAP's score columns (rollout CDE, ACE, logit-CDE) to a dataset",
+    "score": "add RAP's score columns (rollout CDE, ACE, logit-CDE) to a dataset; sharded, resumable, accelerate-ready",
     "select": "select rows of a scored dataset (CDE -> ACE -> DRM) and write the report",
     "train": "GRPO training on a selection from a YAML recipe (RAPGRPOTrainer; --help lists every flag)",
     "eval": "answer accuracy of a model on a canonical benchmark split (rows.jsonl + summary.json)",
@@ -95,24 +95,32 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    import time
-
     from .config import RAPConfig
     from .data.io import load_rows
     from .data.schema import CANONICAL_COLUMNS, to_rap_format
+    from .distributed import ShardedScoring, process_state, run, run_local
     from .scoring import RAPScorer
 
     config = RAPConfig(**_config_values(args, RAPConfig))
-    ds = load_rows(args.dataset, args.split, single=True)
-    if not all(c in ds.column_names for c in CANONICAL_COLUMNS):
-        print(f"Converting {args.dataset} to canonical RAP rows (preset auto)")
-        ds = to_rap_format(ds)
-    start = time.perf_counter()
-    scored = RAPScorer(args.model, config).map(ds, batch_size=args.map_batch_size, num_proc=args.num_proc)
-    scored.save_to_disk(args.output)
-    errors = sum(1 for e in scored["rap_error"] if e)
-    print(f"Scored {len(scored)} rows ({errors} with rap_error) in {time.perf_counter() - start:.1f}s; "
-          f"wrote {args.output}")
+    # Rank and world size under `accelerate launch` / torchrun; one process of one otherwise.
+    state = process_state(cpu=True if (config.device or "").startswith("cpu") else None)
+    if args.num_proc and args.num_proc > 1 and state.num_processes > 1:
+        raise ValueError("--num-proc starts local workers itself: leave it out under accelerate launch / torchrun")
+    # The main process loads (and converts) first, so the others reuse its datasets cache files.
+    with state.main_process_first():
+        ds = load_rows(args.dataset, args.split, single=True)
+        if not all(c in ds.column_names for c in CANONICAL_COLUMNS):
+            if state.is_main_process:
+                print(f"Converting {args.dataset} to canonical RAP rows (preset auto)")
+            ds = to_rap_format(ds)
+    job = ShardedScoring(RAPScorer(args.model, config), ds, args.output, shard_rows=args.shard_rows,
+                         map_batch_size=args.map_batch_size, keep_shards=args.keep_shards)
+    if args.num_proc and args.num_proc > 1:
+        summary = run_local(job, args.num_proc, overwrite=args.overwrite)
+    else:
+        summary = run(job, overwrite=args.overwrite, state=state)
+    if summary is not None:  # the main process; the others only wrote shards
+        print(summary.line())
     return 0
 
 
@@ -277,8 +285,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", help="Split of the dataset (needed when it has several)")
     p.add_argument("--output", required=True, help="Folder for the scored dataset (datasets.save_to_disk)")
     p.add_argument("--config", help="YAML file of RAPConfig fields; flags override it")
-    p.add_argument("--map-batch-size", type=int, default=16, help="Rows per datasets.map batch")
-    p.add_argument("--num-proc", type=int, help="Processes (one per GPU): map(num_proc=..., with_rank=True)")
+    p.add_argument("--map-batch-size", type=int, default=16, help="Rows per scorer call (datasets.map batch)")
+    p.add_argument("--num-proc", type=int,
+                   help="Local worker processes, one per GPU (rank r on cuda:r); under accelerate launch leave it out")
+    p.add_argument("--shard-rows", type=int,
+                   help="Rows per shard file in OUTPUT.shards/ (default 256; a resumed run keeps the size it started "
+                        "with). A crash loses at most the shards in progress.")
+    p.add_argument("--keep-shards", action="store_true", help="Keep OUTPUT.shards/ after merging into OUTPUT")
+    p.add_argument("--overwrite", action="store_true",
+                   help="Discard OUTPUT and OUTPUT.shards/ of an earlier run and score afresh (otherwise a re-run "
+                        "resumes, and refuses if its settings differ)")
     _add_config_flags(p, RAPConfig)
     p.set_defaults(func=_cmd_score)
 

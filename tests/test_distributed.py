@@ -1,0 +1,183 @@
+"""Sharded, resumable scoring (`rap-hf score`): one process, two under `accelerate launch`, resume."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from datasets import load_from_disk
+
+from rap_hf import RAPConfig, RAPScorer
+from rap_hf.cli import main
+
+# On the CPU even where there is a GPU: the two-process test runs two CPU ranks, and all must agree.
+FLAGS = ["--num-rollouts", "2", "--max-new-tokens", "6", "--no-compute-ace", "--map-batch-size", "2", "--device", "cpu"]
+SHARD_ROWS = 2  # 8 rows: 4 shards
+# Floats from separate processes may differ in the last bits (thread counts decide reduction order).
+FLOAT_COLUMNS = ("rap_logit_cde", "rap_ace")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: on 2 busy cores, two threads contend and run tiny models many times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def rows_dir(world, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sharded") / "rows"
+    world["train"].select(range(8)).save_to_disk(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model(tiny_vlm_paths):
+    return str(tiny_vlm_paths["qwen2_5_vl"])
+
+
+def _score_args(model, rows_dir, out, *extra):
+    return ["score", "--model", model, "--dataset", str(rows_dir), "--output", str(out),
+            "--shard-rows", str(SHARD_ROWS), *FLAGS, *extra]
+
+
+def _subprocess_env():
+    return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+
+def _shard_files(out: Path) -> dict[str, tuple[bytes, int]]:
+    shards = out.with_name(out.name + ".shards")
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(shards.glob("shard-*.arrow"))}
+
+
+def _assert_same_rows(got, expected):
+    assert got.column_names == expected.column_names and got.features == expected.features
+    assert list(got["rap_id"]) == list(expected["rap_id"])  # every row once, in input order
+    for a, b in zip(got.remove_columns("images"), expected.remove_columns("images")):
+        for name in a:
+            if name in FLOAT_COLUMNS and a[name] is not None:
+                assert a[name] == pytest.approx(b[name], abs=1e-4), name
+            else:
+                assert a[name] == b[name], (a["rap_id"], name)
+
+
+@pytest.fixture(scope="module")
+def single(model, rows_dir, tmp_path_factory):
+    """The command on one process; its merged output is the reference of the other tests."""
+    out = tmp_path_factory.mktemp("single") / "scored"
+    assert main(_score_args(model, rows_dir, out, "--keep-shards")) == 0
+    return out
+
+
+def test_one_process_writes_shards_and_merges_like_a_plain_map(single, model, rows_dir, capsys):
+    assert sorted(_shard_files(single)) == [f"shard-{i:05d}-of-00004.arrow" for i in range(4)]
+    merged = load_from_disk(str(single))
+    rows = load_from_disk(str(rows_dir))
+    config = RAPConfig(num_rollouts=2, max_new_tokens=6, compute_ace=False, device="cpu")
+    _assert_same_rows(merged, RAPScorer(model, config).map(rows, batch_size=2))
+    # A re-run of the finished command has nothing to do, and says so in its final line.
+    assert main(_score_args(model, rows_dir, single)) == 0
+    assert "Scored 8 rows (0 with rap_error)" in capsys.readouterr().out
+
+
+def test_two_processes_under_accelerate_launch(single, model, rows_dir, tmp_path):
+    """On a CPU-only machine `accelerate launch --cpu --num_processes 2` starts one process; the
+    multi-process launcher (`--multi_gpu`, torchrun underneath) starts two, and the scorer's
+    `PartialState(cpu=True)` joins them into one gloo group."""
+    out = tmp_path / "scored"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", str(port), "-m", "rap_hf", *_score_args(model, rows_dir, out, "--keep-shards")]
+    result = subprocess.run(command, env=_subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Both ranks scored their half of the shards, with their own progress bar.
+    assert "rank 0/2: scored 4 rows" in result.stderr and "rank 1/2: scored 4 rows" in result.stderr
+    assert result.stdout.count("Scored 8 rows (0 with rap_error)") == 1  # one final line, from rank 0
+    assert len(_shard_files(out)) == 4
+    _assert_same_rows(load_from_disk(str(out)), load_from_disk(str(single)))
+
+
+def test_killed_run_resumes_without_rewriting_finished_shards(single, model, rows_dir, tmp_path):
+    out = tmp_path / "scored"
+    shards = out.with_name("scored.shards")
+    log = (tmp_path / "log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "rap_hf", *_score_args(model, rows_dir, out, "--keep-shards")],
+                               env=_subprocess_env(), stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 240
+    while not list(shards.glob("shard-*.arrow")):
+        assert process.poll() is None, (tmp_path / "log").read_text()[-3000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = _shard_files(out)
+    assert 1 <= len(before) < 4 and not out.exists()
+
+    assert main(_score_args(model, rows_dir, out, "--keep-shards")) == 0
+    after = _shard_files(out)
+    assert len(after) == 4
+    assert all(after[name] == kept for name, kept in before.items())  # same bytes, same mtime
+    assert sorted(p.name for p in shards.iterdir()) == ["manifest.json", *sorted(after)]  # no leftovers
+    _assert_same_rows(load_from_disk(str(out)), load_from_disk(str(single)))
+
+
+def test_lost_shards_are_redone_by_local_workers_and_the_others_are_untouched(single, model, rows_dir, tmp_path,
+                                                                            capsys):
+    out = tmp_path / "scored"
+    assert main(_score_args(model, rows_dir, out, "--keep-shards")) == 0
+    # Lost before the merge: the output is gone and two shards with it.
+    shutil.rmtree(out)
+    shards = out.with_name("scored.shards")
+    lost = [shards / f"shard-0000{i}-of-00004.arrow" for i in (1, 2)]
+    for path in lost:
+        path.unlink()
+    before = _shard_files(out)
+    capsys.readouterr()
+    # --num-proc 2: two spawned workers, one lost shard each.
+    assert main(_score_args(model, rows_dir, out, "--keep-shards", "--num-proc", "2")) == 0
+    assert "4 scored in this run, 4 from earlier shards" in capsys.readouterr().out
+    after = _shard_files(out)
+    assert all(p.exists() for p in lost) and {n: v for n, v in after.items() if n in before} == before
+    _assert_same_rows(load_from_disk(str(out)), load_from_disk(str(single)))
+
+
+def test_resuming_with_other_settings_is_refused(single, model, tiny_vlm_paths, rows_dir, tmp_path, capsys):
+    # A finished output.
+    assert main([*_score_args(model, rows_dir, single), "--num-rollouts", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "num_rollouts: 2 then, 3 now" in err and "--overwrite" in err
+    # Unfinished shards: another model, another shard size.
+    out = tmp_path / "scored"
+    shards = out.with_name("scored.shards")
+    shards.mkdir()
+    (shards / "manifest.json").write_bytes((single.with_name("scored.shards") / "manifest.json").read_bytes())
+    assert main(_score_args(str(tiny_vlm_paths["llava"]), rows_dir, out)) == 1
+    assert f"model: {model} then, {tiny_vlm_paths['llava']} now" in capsys.readouterr().err
+    assert main([*_score_args(model, rows_dir, out), "--shard-rows", "3"]) == 1
+    assert "--shard-rows: 2 then, 3 now" in capsys.readouterr().err
+    # Other input rows.
+    other = tmp_path / "other_rows"
+    load_from_disk(str(rows_dir)).select(range(6)).save_to_disk(str(other))
+    assert main(_score_args(model, other, out)) == 1
+    assert "input rows: 8 then, 6 now" in capsys.readouterr().err
+    # A folder that is not a scoring output is never overwritten unasked.
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert main(_score_args(model, rows_dir, foreign)) == 1
+    assert "was not written by sharded scoring" in capsys.readouterr().err
+    # --overwrite starts afresh with the new settings.
+    assert main([*_score_args(model, rows_dir, out), "--num-rollouts", "3", "--overwrite"]) == 0
+    assert all(len(flags) == 3 for flags in load_from_disk(str(out))["rap_image_correct"])
+    assert not shards.exists()  # merged, so removed (no --keep-shards)
