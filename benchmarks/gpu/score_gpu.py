@@ -2,7 +2,7 @@
 
     python -m benchmarks.gpu.score_gpu [--rows 64] [--out DIR]
 
-Prepared for sessions that have a GPU (CI never runs it). It builds a tiny Qwen2.5-VL and the embedded
+Prepared for machines that have a GPU (CI never runs it). It builds a tiny Qwen2.5-VL and the embedded
 world offline, scores the rows with `backend="transformers"` on `cuda` (bfloat16) and, if vLLM can
 be imported, with `backend="vllm"`, then prints and writes JSON: rows per second, errors, and for
 vLLM whether two runs with the same per-sample seeds give the same responses. Exit code 1 when a

@@ -2,7 +2,7 @@
 
     python -m benchmarks.gpu.train_gpu [--out DIR]
 
-Prepared for sessions that have a GPU (CI never runs it; the CPU tests cover the same logic). For a
+Prepared for machines that have a GPU (CI never runs it; the CPU tests cover the same logic). For a
 tiny Qwen2.5-VL and a tiny LLaVA built offline it trains 3 epochs on CUDA with TRL's defaults
 (bf16 autocast, gradient checkpointing), a reference model for the KL term (beta 0.01), clipping
 0.2 / 0.3 as in the paper, and a replacement pool with an oracle reward that solves one row. It
