@@ -58,6 +58,18 @@ def _list_counts(column, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return counts, lengths, flat
 
 
+def float_values(column) -> np.ndarray:
+    """An Arrow column of numbers as float64, with NaN where it holds None."""
+    import pyarrow.compute as pc
+
+    return pc.fill_null(pc.cast(column, "double"), math.nan).to_numpy(zero_copy_only=False)
+
+
+def float_column(ds, name: str) -> np.ndarray:
+    """Column `name` of a dataset as float64, with NaN where a row holds None."""
+    return float_values(ds.select_columns([name]).with_format("arrow")[:].column(0))
+
+
 def read_outcomes(scored) -> Outcomes:
     """Read what selection needs from a scored dataset, vectorised (no per-row Python)."""
     import pyarrow.compute as pc
@@ -102,7 +114,7 @@ def read_outcomes(scored) -> Outcomes:
         for name in ("rap_image_correct", "rap_text_correct")
     )
     if "rap_ace" in table.column_names:
-        ace = pc.fill_null(pc.cast(table.column("rap_ace"), "double"), math.nan).to_numpy(zero_copy_only=False)
+        ace = float_values(table.column("rap_ace"))
     else:
         ace = np.full(n, math.nan)
     return Outcomes(
@@ -302,10 +314,7 @@ def _histograms(o: Outcomes, scored) -> dict[str, dict[str, list]]:
     if len(finite):
         out["rap_ace"] = _histogram(finite, np.linspace(finite.min(), finite.max() + 1e-9, 21))
     if "rap_logit_cde" in scored.column_names:
-        import pyarrow.compute as pc
-
-        column = scored.select_columns(["rap_logit_cde"]).with_format("arrow")[:].column(0)
-        values = pc.fill_null(pc.cast(column, "double"), math.nan).to_numpy(zero_copy_only=False)
+        values = float_column(scored, "rap_logit_cde")
         values = values[valid & np.isfinite(values)]
         if len(values):
             out["rap_logit_cde"] = _histogram(values, np.linspace(values.min(), values.max() + 1e-9, 21))
@@ -384,22 +393,20 @@ def replacement_pool_rows(decisions, ace_threshold: float | None = None):
     if missing:
         raise ValueError(f"replacement_pool_rows needs a selection's decisions; missing columns {missing}")
     table = decisions.select_columns(["rap_keep", "rap_reason"]).with_format("arrow")[:]
-    if "rap_difficulty" not in decisions.column_names:
-        # Scores from before the scorer wrote it: derive it from the image rollouts, as the scorer does.
+    if "rap_difficulty" in decisions.column_names:
+        difficulty = float_column(decisions, "rap_difficulty")
+    else:
+        # Scores from before the scorer wrote it: derive it from the image rollouts, as the scorer
+        # does, and keep it on the rows (the trainer draws the pool hardest first).
         outcomes = read_outcomes(decisions)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            derived = np.where(outcomes.valid, 1 - outcomes.image_correct / max(outcomes.num_rollouts, 1), np.nan)
-        decisions = decisions.add_column("rap_difficulty", [None if np.isnan(d) else float(d) for d in derived])
-    values = decisions.select_columns(["rap_difficulty"]).with_format("arrow")[:].column(0).to_pylist()
-    difficulty = np.array([np.nan if d is None else d for d in values], dtype=float)
+        difficulty = np.where(outcomes.valid, 1 - outcomes.image_correct / max(outcomes.num_rollouts, 1), np.nan)
+        decisions = decisions.add_column("rap_difficulty", [None if np.isnan(d) else float(d) for d in difficulty])
     with np.errstate(invalid="ignore"):
         signal = (difficulty > 0) & (difficulty < 1)
     usable = ~np.isin(np.asarray(table.column("rap_reason").to_pylist(), dtype=object), ["error", "attention_biased"])
     if ace_threshold is not None and "rap_ace" in decisions.column_names:
-        ace = decisions.select_columns(["rap_ace"]).with_format("arrow")[:].column(0).to_pylist()
-        psi_log = np.array([np.nan if a is None else a for a in ace], dtype=float)
-        with np.errstate(invalid="ignore"):
-            usable &= ~(psi_log > math.log(ace_threshold))  # NaN (not scored): not flagged, as in select
+        with np.errstate(invalid="ignore"):  # NaN (not scored): not flagged, as in select
+            usable &= ~(float_column(decisions, "rap_ace") > math.log(ace_threshold))
     kept = np.asarray(table.column("rap_keep").to_pylist(), dtype=bool)
     return decisions.select(np.flatnonzero(~kept & usable & signal))
 

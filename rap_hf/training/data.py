@@ -116,13 +116,10 @@ def hardest_first(pool):
     if "rap_difficulty" not in pool.column_names or n == 0:
         return pool
 
-    def numbers(name: str) -> np.ndarray:
-        if name not in pool.column_names:
-            return np.zeros(n)
-        values = pool.select_columns([name]).with_format("arrow")[:].column(0).to_pylist()
-        return np.array([np.nan if v is None else v for v in values], dtype=float)
+    from ..selection import float_column
 
-    difficulty, cde = numbers("rap_difficulty"), numbers("rap_cde")
+    difficulty = float_column(pool, "rap_difficulty")
+    cde = float_column(pool, "rap_cde") if "rap_cde" in pool.column_names else np.zeros(n)
     ids = np.asarray(pool["rap_id"] if "rap_id" in pool.column_names else np.arange(n).astype(str))
     # lexsort sorts by the last key first; NaN (unscored) sorts after every number.
     order = np.lexsort((ids, np.nan_to_num(-cde, nan=np.inf), np.nan_to_num(-difficulty, nan=np.inf)))
