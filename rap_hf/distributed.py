@@ -88,8 +88,8 @@ class ShardedScoring:
     """Score `rows` with `scorer` shard by shard into `output`; see the module docstring.
 
     Args:
-        scorer: A map-compatible scorer (`RAPScorer`, ...): called on batches, `features`, `replaces`,
-            `output_columns` and `fingerprint` are all this uses of it.
+        scorer: A map-compatible scorer (`RAPScorer`, ...): called on batches; `map_schema` and
+            `fingerprint` are all else this uses of it.
         rows: Canonical RAP rows (a map-style `datasets.Dataset`).
         output: Folder of the merged result; shards go to the sibling folder `<output>.shards`.
         shard_rows: Rows per shard file. None: the size an earlier run of this output used, else
@@ -245,11 +245,9 @@ class ShardedScoring:
             bar.update(len(batch["rap_id"]))
             return out
 
-        # The scorer's own `map` settings (features fixed up front, stale score columns dropped), with
+        # The scorer's own `map` schema (features fixed up front, stale score columns dropped), with
         # the batches counted into this rank's bar instead of one bar per shard.
-        features = scorer.features(part)
-        stale = [c for c in scorer.replaces() if c in part.column_names and c not in scorer.output_columns()]
-        features = datasets.Features({k: v for k, v in features.items() if k not in stale})
+        features, stale = scorer.map_schema(part)
         bars_on = datasets.is_progress_bar_enabled()
         datasets.disable_progress_bars()
         try:

@@ -117,22 +117,18 @@ class _BaseScorer:
         With `num_proc > 1` the worker processes are spawned, not forked: a forked child inherits
         torch's thread pools (it can hang on CPU) or an initialised CUDA context (it fails on GPU).
         """
-        from datasets import Features
-
+        features, stale = self.map_schema(ds)
         kwargs = dict(
             batched=True,
             batch_size=batch_size,
-            features=self.features(ds),
+            features=features,
             new_fingerprint=self.fingerprint(ds),
             desc=f"RAP scoring ({type(self).__name__})",
         )
         if num_proc and num_proc > 1:
             kwargs.update(num_proc=num_proc, with_rank=True)
         kwargs.update(map_kwargs)
-        # Score columns this run will not write would be stale leftovers of an earlier run.
-        stale = [c for c in self.replaces() if c in ds.column_names and c not in self.output_columns()]
         if stale:
-            kwargs["features"] = Features({k: v for k, v in kwargs["features"].items() if k not in stale})
             kwargs["remove_columns"] = list(kwargs.get("remove_columns") or []) + stale
         if not kwargs.get("num_proc") or kwargs["num_proc"] <= 1:
             return ds.map(self, **kwargs)
@@ -142,6 +138,15 @@ class _BaseScorer:
     def replaces(self) -> list[str]:
         """Score columns an earlier run may have left that this scorer's output makes stale."""
         return []
+
+    def map_schema(self, ds):
+        """(features of the scored rows, columns to remove) for `ds.map(self, ...)`: score columns
+        that this run will not write are stale leftovers of an earlier run, and go."""
+        from datasets import Features
+
+        stale = [c for c in self.replaces() if c in ds.column_names and c not in self.output_columns()]
+        features = Features({k: v for k, v in self.features(ds).items() if k not in stale})
+        return features, stale
 
     # ----------------------------------------------------------------- identity
     def _model_identity(self) -> str:
