@@ -20,7 +20,6 @@ With several nodes, OUT must be on storage they all share.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -32,6 +31,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from . import __version__
+from .data.schema import rap_ids_digest
 
 DEFAULT_SHARD_ROWS = 256
 MANIFEST = "manifest.json"
@@ -124,8 +124,7 @@ class ShardedScoring:
     def manifest(self) -> dict[str, Any]:
         """What the shards are computed with; equal manifests mean reusable shards."""
         if self._manifest is None:
-            ids = [str(i) for i in self.rows["rap_id"]]
-            rows = {"count": len(ids), "rap_id_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest()}
+            rows = {"count": len(self.rows), "rap_id_sha256": rap_ids_digest(self.rows["rap_id"])}
             config = self.scorer.config.to_dict()
             shard_rows = self.requested_shard_rows
             if shard_rows is None:
@@ -281,8 +280,7 @@ class ShardedScoring:
         shards = self.shards()
         parts = [Dataset.from_file(str(self.shard_dir / s.name)) for s in shards]
         merged = concatenate_datasets(parts)
-        ids = [str(i) for i in merged["rap_id"]]
-        if hashlib.sha256("\n".join(ids).encode()).hexdigest() != manifest["rows"]["rap_id_sha256"]:
+        if rap_ids_digest(merged["rap_id"]) != manifest["rows"]["rap_id_sha256"]:
             raise RuntimeError(f"The shards in {self.shard_dir} do not add up to the input rows; "
                                "re-run with --overwrite to score afresh")
         aside = self.output.with_name(f".{self.output.name}.merging-{os.getpid()}")

@@ -444,6 +444,12 @@ def _warn_missing_answers(ds) -> None:
         )
 
 
+def rap_ids_digest(rap_ids) -> str:
+    """SHA-256 of the row ids in order: whether two runs see the same rows (a dataset's own
+    fingerprint is not stable across processes when rows were converted on the fly)."""
+    return hashlib.sha256("\n".join(str(i) for i in rap_ids).encode()).hexdigest()
+
+
 def ensure_canonical(ds, where: str = "this function") -> None:
     """Raise a clear error when `ds` lacks canonical columns."""
     missing = [c for c in CANONICAL_COLUMNS if c not in ds.column_names]

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..data.schema import CANONICAL_COLUMNS
+from ..data.schema import CANONICAL_COLUMNS, rap_ids_digest
 
 logger = logging.getLogger(__name__)
 
@@ -157,9 +157,6 @@ def combine_with_pool(train, pool):
 
 
 def rows_digest(ds) -> str:
-    """A short hash of the rows' ids in order (their count when there are no ids): what a resumed
-    run checks so that a checkpoint's slots are applied to the same rows."""
-    import hashlib
-
-    ids = ds["rap_id"] if "rap_id" in ds.column_names else [str(len(ds))]
-    return hashlib.sha256("\n".join(map(str, ids)).encode()).hexdigest()[:16]
+    """The rows' ids in order, hashed (their count when there are no ids): what a resumed run
+    checks so that a checkpoint's slots are applied to the same rows."""
+    return rap_ids_digest(ds["rap_id"] if "rap_id" in ds.column_names else [len(ds)])
