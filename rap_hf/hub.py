@@ -140,14 +140,13 @@ def _embedded_images(ds):
     """Read every image's bytes into the rows, so the Parquet files are self-contained."""
     from datasets import Image, List
 
-    from .data.images import read_image_bytes
+    from .data.images import embedded_refs
 
     if "images" not in ds.column_names:
         return ds
 
     def embed(batch):
-        return {"images": [[{"bytes": read_image_bytes(ref), "path": None} for ref in refs or []]
-                           for refs in batch["images"]]}
+        return {"images": [embedded_refs(refs) for refs in batch["images"]]}
 
     # In memory: a map over a dataset loaded from disk would write its cache next to the user's files.
     embedded = ds.map(embed, batched=True, batch_size=64, features=ds.features, keep_in_memory=True,

@@ -13,7 +13,7 @@ from typing import Literal
 from tqdm.auto import tqdm
 
 from ..prompts import FORMAT_PROMPT, user_text
-from .images import ImageDecodeError, decode_row_images, read_image_bytes
+from .images import ImageDecodeError, decode_row_images, embedded_refs
 from .schema import ensure_canonical, images_feature
 
 logger = logging.getLogger(__name__)
@@ -96,11 +96,6 @@ def to_trl(
     return ds.select_columns(first + [c for c in ds.column_names if c not in first])
 
 
-def _embedded(refs) -> list[dict]:
-    """Image references with their bytes read in, so the exported Parquet is self-contained."""
-    return [{"bytes": read_image_bytes(ref), "path": None} for ref in refs or []]
-
-
 def to_easyr1(ds, *, on_error: OnError = "raise"):
     """Canonical rows -> EasyR1's layout (`problem` with `<image>` placeholders, `answer`, `images`).
 
@@ -116,7 +111,7 @@ def to_easyr1(ds, *, on_error: OnError = "raise"):
     def convert(batch):
         return {
             "problem": ["<image>" * len(refs) + q for q, refs in zip(batch["question"], batch["images"])],
-            "images": [_embedded(refs) for refs in batch["images"]],
+            "images": [embedded_refs(refs) for refs in batch["images"]],
         }
 
     features = Features(
@@ -152,7 +147,7 @@ def to_verl(
             content = "<image>" * len(refs) + user_text(question, format_prompt)
             out["data_source"].append(data_source)
             out["prompt"].append([{"role": "user", "content": content}])
-            out["images"].append(_embedded(refs))
+            out["images"].append(embedded_refs(refs))
             out["ability"].append(ability)
             out["reward_model"].append({"style": "rule", "ground_truth": answer})
             out["extra_info"].append(

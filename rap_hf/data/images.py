@@ -77,6 +77,11 @@ def read_image_bytes(ref: ImageRef) -> bytes:
         return f.read()
 
 
+def embedded_refs(refs: Sequence[ImageRef] | None) -> list[ImageRef]:
+    """A row's image references with their bytes read in, so a written file is self-contained."""
+    return [{"bytes": read_image_bytes(ref), "path": None} for ref in refs or []]
+
+
 def decode_image(ref: ImageRef):
     """Decode one reference to an RGB `PIL.Image` (fully loaded, so errors surface here)."""
     from PIL import Image
