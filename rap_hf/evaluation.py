@@ -284,9 +284,8 @@ def _prepare(batch: dict[str, list], processor, model, format_prompt: str | None
     from .data.images import ImageDecodeError, decode_row_images
     from .data.schema import parse_choices
     from .prompts import render_prompt
-    from .rollouts.transformers_engine import Prompt, PromptTooLong, encode, max_positions
+    from .rollouts.transformers_engine import Prompt, ensure_fits
 
-    limit = max_positions(model)
     choices_column = batch.get("choices")
     rows = []
     for i in range(len(batch["rap_id"])):
@@ -306,9 +305,7 @@ def _prepare(batch: dict[str, list], processor, model, format_prompt: str | None
             text = render_prompt(processor, row.question, len(images), with_images=True,
                                  format_prompt=format_prompt, system_prompt=system_prompt)
             row.prompt = Prompt(text, images)
-            length = encode(processor, row.prompt)["input_ids"].shape[1]
-            if limit is not None and length >= limit:
-                raise PromptTooLong(f"the prompt has {length} tokens; the model allows {limit} positions")
+            ensure_fits(processor, model, row.prompt)
         except Exception as error:  # processor failures (odd aspect ratios, ...) are per-row
             row.error = f"prompt could not be built: {type(error).__name__}: {error}"
             row.prompt = None

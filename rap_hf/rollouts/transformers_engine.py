@@ -88,6 +88,15 @@ def max_positions(model) -> int | None:
     return getattr(config, "max_position_embeddings", None)
 
 
+def ensure_fits(processor, model, prompt: Prompt) -> None:
+    """Encode `prompt` (kept on it, so later passes reuse it) and raise `PromptTooLong` when it
+    alone fills the model's context."""
+    length = encode(processor, prompt)["input_ids"].shape[1]
+    limit = max_positions(model)
+    if limit is not None and length >= limit:
+        raise PromptTooLong(f"the prompt has {length} tokens; the model allows {limit} positions")
+
+
 class TransformersEngine:
     """Samples M responses per prompt with `model.generate`.
 

@@ -28,7 +28,7 @@ from ..data.images import ImageDecodeError, decode_row_images
 from ..data.schema import parse_choices
 from ..prompts import render_prompt
 from ..retry import batch_or_alone
-from ..rollouts import Prompt, PromptTooLong, make_engine
+from ..rollouts import Prompt, make_engine
 from ..rollouts.sampling import sample_seed
 from . import ace as ace_math
 from .adaptive import can_stop
@@ -223,7 +223,7 @@ class _BaseScorer:
 
     def _prepare(self, batch: dict[str, list]) -> list[_Row]:
         """Decode images and render both prompts of each row; failures become `row.error`."""
-        from ..rollouts.transformers_engine import encode, max_positions
+        from ..rollouts.transformers_engine import ensure_fits
 
         n = len(batch["rap_id"])
         previous_errors = batch.get("rap_error") if self.inherits_errors else None
@@ -253,10 +253,7 @@ class _BaseScorer:
                 row.image_prompt = Prompt(self._render(row.question, len(row.images), True), row.images)
                 row.text_prompt = Prompt(self._render(row.question, len(row.images), False))
                 # Encoded once here (its images processed); rollouts, ACE and logit-CDE reuse it.
-                length = encode(self._processor, row.image_prompt)["input_ids"].shape[1]
-                limit = max_positions(self._model)
-                if limit is not None and length >= limit:
-                    raise PromptTooLong(f"the prompt has {length} tokens; the model allows {limit} positions")
+                ensure_fits(self._processor, self._model, row.image_prompt)
             except Exception as error:  # processor failures (odd aspect ratios, ...) are per-row
                 row.error = f"prompt could not be built: {type(error).__name__}: {error}"
         return rows
