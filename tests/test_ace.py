@@ -10,8 +10,11 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 from rap_hf.prompts import build_conversation
 from rap_hf.rollouts import Prompt
 from rap_hf.scoring.ace import (
+    AttentionMap,
     attention_confidence,
+    attention_received,
     capture_attention,
+    column_scores,
     decoder_layers,
     reasoning_span,
     token_window,
@@ -147,6 +150,23 @@ def test_attention_confidence_edges():
         attention_confidence(attention, (5, 12))
     with pytest.raises(ValueError, match="heads, T, T"):
         attention_confidence(attention[0], (0, 5))
+
+
+def test_column_scores_and_the_attention_each_token_received():
+    torch.manual_seed(0)
+    attention = _causal_softmax(torch.randn(2, 12, 12))
+    scores, reduced = column_scores(attention, (2, 12), min_rows=3)
+    # Each head's rows are renormalised over the window, so their maximum over heads sums to >= 1.
+    assert reduced.shape == (10, 10) and (reduced.sum(-1) >= 1 - 1e-9).all()
+    assert torch.isinf(scores[-3:]).all() and torch.isfinite(scores[:-3]).all()  # < 3 rows below the last three
+    log_psi, column = attention_confidence(attention, (2, 12), min_rows=3)
+    assert column == 2 + int(torch.argmax(scores)) and log_psi == pytest.approx(float(scores.max()))
+    received = attention_received(reduced)
+    assert received[3].item() == pytest.approx(reduced[4:, 3].mean().item()) and received[-1].item() == 0
+    shown = AttentionMap(tokens=["<think>", " a", " b", "</think>"], received=[None, 0.2, 0.4, None], winner=1,
+                         log_psi=-1.0, threshold=math.log(0.1))
+    assert shown.highlighted() == [("<think>", None), ("[ a]", 0.5), (" b", 1.0), ("</think>", None)]
+    assert shown.flagged  # -1.0 > log 0.1
 
 
 def test_reasoning_window_in_tokens(tiny_vlm_paths):

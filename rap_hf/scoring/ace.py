@@ -15,6 +15,7 @@ import contextlib
 import copy
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 
@@ -102,6 +103,53 @@ def capture_attention(model, inputs: dict, layer: int = -1) -> torch.Tensor:
     return captured["weights"]
 
 
+def _check(attention: torch.Tensor, window: tuple[int, int]) -> None:
+    if attention.dim() != 3:
+        raise ValueError(f"attention must be [heads, T, T], got shape {tuple(attention.shape)}")
+    start, end = window
+    if not 0 <= start <= end <= attention.shape[-1]:
+        raise ValueError(f"window {window} is outside a sequence of {attention.shape[-1]} tokens")
+
+
+def column_scores(
+    attention: torch.Tensor,
+    window: tuple[int, int],
+    *,
+    sigma: float = 2.0,
+    min_rows: int = 8,
+    head_reduce: str = "max",
+    renormalize: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every window column's log psi_j, and the attention it stands on.
+
+    Args: as `attention_confidence`.
+
+    Returns:
+        `(scores, reduced)`: `scores[j]` = sum_{i > j in window} log(sigma * A[i, j]) for the window's
+        j-th token, `-inf` where fewer than `min_rows` rows lie below it; `reduced` is the `[W, W]`
+        float64 block A (heads reduced, rows renormalised) the scores are computed from.
+    """
+    _check(attention, window)
+    start, end = window
+    size = end - start
+    # The window is small next to the model: score it on the CPU in float64 (no GPU temporaries,
+    # no device mismatch with the masks below, and no underflow in the log domain).
+    block = attention[:, start:end, start:end].to("cpu", torch.float64)
+    if renormalize:
+        block = block / block.sum(dim=-1, keepdim=True).clamp_min(1e-300)
+    if head_reduce == "max":
+        reduced = block.amax(dim=0)
+    elif head_reduce == "mean":
+        reduced = block.mean(dim=0)
+    else:
+        raise ValueError(f"head_reduce must be 'max' or 'mean', got {head_reduce!r}")
+    logs = torch.log(sigma * reduced)  # -inf where a key got no attention
+    below = torch.ones(size, size, dtype=torch.bool).tril(diagonal=-1)  # i > j
+    scores = torch.where(below, logs, torch.zeros_like(logs)).sum(dim=0)
+    counted = torch.arange(size - 1, -1, -1) >= min_rows  # rows below column j: size - 1 - j
+    return torch.where(counted, scores, torch.full_like(scores, -math.inf)), reduced
+
+
 def attention_confidence(
     attention: torch.Tensor,
     window: tuple[int, int],
@@ -125,36 +173,28 @@ def attention_confidence(
         `log_psi` = max over counted columns of sum_{i > j in window} log(sigma * A[i, j]) (`-inf`
         when no column counts), and the winning column's position in the full sequence (None then).
     """
-    if attention.dim() != 3:
-        raise ValueError(f"attention must be [heads, T, T], got shape {tuple(attention.shape)}")
+    _check(attention, window)
     start, end = window
-    if not 0 <= start <= end <= attention.shape[-1]:
-        raise ValueError(f"window {window} is outside a sequence of {attention.shape[-1]} tokens")
-    size = end - start
-    if size - 1 < min_rows or size == 0:
+    if end - start - 1 < min_rows or end == start:
         return -math.inf, None
-    # The window is small next to the model: score it on the CPU in float64 (no GPU temporaries,
-    # no device mismatch with the masks below, and no underflow in the log domain).
-    block = attention[:, start:end, start:end].to("cpu", torch.float64)
-    if renormalize:
-        block = block / block.sum(dim=-1, keepdim=True).clamp_min(1e-300)
-    if head_reduce == "max":
-        reduced = block.amax(dim=0)
-    elif head_reduce == "mean":
-        reduced = block.mean(dim=0)
-    else:
-        raise ValueError(f"head_reduce must be 'max' or 'mean', got {head_reduce!r}")
-    logs = torch.log(sigma * reduced)  # -inf where a key got no attention
-    below = torch.ones(size, size, dtype=torch.bool).tril(diagonal=-1)  # i > j
-    column_scores = torch.where(below, logs, torch.zeros_like(logs)).sum(dim=0)
-    rows_below = torch.arange(size - 1, -1, -1)
-    counted = rows_below >= min_rows
-    column_scores = torch.where(counted, column_scores, torch.full_like(column_scores, -math.inf))
-    best = int(torch.argmax(column_scores))
-    log_psi = float(column_scores[best])
+    scores, _ = column_scores(attention, window, sigma=sigma, min_rows=min_rows, head_reduce=head_reduce,
+                              renormalize=renormalize)
+    best = int(torch.argmax(scores))
+    log_psi = float(scores[best])
     if log_psi == -math.inf:
         return -math.inf, None
     return log_psi, start + best
+
+
+def attention_received(reduced: torch.Tensor) -> torch.Tensor:
+    """Mean attention each window token gets from the window tokens after it (0 for the last one).
+
+    `reduced` is the `[W, W]` block of `column_scores`; this is what the Space shades tokens by.
+    """
+    size = reduced.shape[0]
+    below = torch.ones(size, size, dtype=torch.bool).tril(diagonal=-1)
+    rows_below = below.sum(dim=0).clamp_min(1)
+    return torch.where(below, reduced, torch.zeros_like(reduced)).sum(dim=0) / rows_below
 
 
 def reasoning_span(response: str) -> tuple[int, int]:
@@ -177,3 +217,35 @@ def token_window(offsets: list[tuple[int, int]], span: tuple[int, int], shift: i
     if not inside:
         return shift, shift
     return shift + inside[0], shift + inside[-1] + 1
+
+
+@dataclass
+class AttentionMap:
+    """ACE's view of one response, token by token (what the Space shades).
+
+    Attributes:
+        tokens: The response cut into its tokens' text (concatenated, they give the response back).
+        received: Per token, the mean attention it received from the reasoning tokens after it in
+            the ACE layer (heads reduced, rows renormalised as ACE does); None outside the window.
+        winner: Index in `tokens` of the column with the largest log psi_j, or None when no column
+            has `min_rows` rows below it.
+        log_psi: ACE's score of the row (`-inf` when no column counts).
+        threshold: log lambda_a; the row is attention-biased when `log_psi > threshold`.
+    """
+
+    tokens: list[str]
+    received: list[float | None]
+    winner: int | None
+    log_psi: float
+    threshold: float
+
+    @property
+    def flagged(self) -> bool:
+        return self.log_psi > self.threshold
+
+    def highlighted(self) -> list[tuple[str, float | None]]:
+        """`(text, weight)` pairs for `gradio.HighlightedText`: weights scaled to [0, 1] by the most
+        attended token; the winning column is shown in brackets."""
+        top = max((w for w in self.received if w is not None), default=0.0) or 1.0
+        return [(f"[{text}]" if i == self.winner else text, None if w is None else round(w / top, 4))
+                for i, (text, w) in enumerate(zip(self.tokens, self.received))]

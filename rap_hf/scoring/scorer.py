@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -397,6 +397,49 @@ class _BaseScorer:
             out["rap_ace_flag"][i] = log_psi > threshold
             out["rap_ace_column"][i] = column
         return out
+
+    def explain_attention(self, row: Mapping[str, Any], response: str | None = None) -> ace_math.AttentionMap:
+        """ACE's attention over one response of a canonical `row`, token by token.
+
+        `response` defaults to the row's ACE rollout (`rap_responses_image[config.ace_rollout]`, as
+        scoring wrote it). Runs the same teacher-forced pass as scoring; raises `ValueError` naming
+        the row when it cannot be explained.
+        """
+        config = self.config
+        self._load()
+        batch = {name: [row.get(name)] for name in ("rap_id", "question", "answer", "images", "choices") if name in row}
+        (r,) = self._prepare(batch)
+        if r.error is not None:
+            raise ValueError(f"Row {r.rap_id!r} cannot be explained: {r.error}")
+        if response is None:
+            responses = row.get("rap_responses_image") or []
+            if len(responses) <= config.ace_rollout:
+                raise ValueError(f"Row {r.rap_id!r} has no image rollout {config.ace_rollout}; score it first "
+                                 "or pass response=")
+            response = responses[config.ace_rollout]
+        tokenizer = getattr(self._processor, "tokenizer", self._processor)
+        continuation = tokenize_continuation(tokenizer, response)
+        if not continuation.ids:
+            raise ValueError(f"Row {r.rap_id!r}: the response is empty")
+        inputs, (start,) = teacher_forced_inputs(self._processor, [r.image_prompt], [continuation], self.device)
+        attention = ace_math.capture_attention(self._model, {**inputs, "logits_to_keep": 1}, layer=config.ace_layer)[0]
+        window = ace_math.token_window(continuation.offsets, ace_math.reasoning_span(response), start)
+        options = dict(sigma=config.ace_sigma, min_rows=config.ace_min_rows, head_reduce=config.ace_head_reduce,
+                       renormalize=config.ace_renormalize)
+        log_psi, column = ace_math.attention_confidence(attention, window, **options)
+        _, reduced = ace_math.column_scores(attention, window, **options)
+        received = ace_math.attention_received(reduced).tolist()
+        # Each token's text runs from the previous token's end, so the pieces give the response back.
+        tokens, cut = [], 0
+        for k, (_, end) in enumerate(continuation.offsets):
+            end = len(response) if k == len(continuation.offsets) - 1 else max(end, cut)
+            tokens.append(response[cut:end])
+            cut = end
+        first = window[0] - start
+        weights = [received[k - first] if 0 <= k - first < len(received) else None for k in range(len(tokens))]
+        return ace_math.AttentionMap(tokens=tokens, received=weights,
+                                     winner=None if column is None else column - start, log_psi=log_psi,
+                                     threshold=math.log(config.ace_threshold))
 
     def _score_logit_cde(self, rows: list[_Row]) -> dict[str, list]:
         """Mean log-probability of the boxed reference answer with the image minus without it."""
