@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -49,19 +50,26 @@ def warm_up(
     learning_rate: float = 3e-3,
     text_only_share: float = 0.3,
     seed: int = 0,
+    device: str | None = None,
     show_progress: bool = True,
+    on_step: Callable[[int, int, float], None] | None = None,
 ) -> Path:
     """Fine-tune the model at `model_path` on world rows `train` (with `rap_task`) and save it.
 
-    Returns `output_dir`, a folder `AutoModelForImageTextToText` and `AutoProcessor` load.
+    `device` ("cpu", "cuda", ...; None: the first GPU if there is one) only changes the speed; the
+    weights are trained and saved in float32. `on_step(step, steps, loss)` is called after every
+    optimiser step (the Space shows it as progress). Returns `output_dir`, a folder
+    `AutoModelForImageTextToText` and `AutoProcessor` load.
     """
+    from .modeling import pick_device
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     if "rap_task" not in train.column_names:
         raise ValueError("warm_up trains on the embedded visual world: rows need the rap_task column")
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    model = AutoModelForImageTextToText.from_pretrained(str(model_path), dtype=torch.float32)
+    device = pick_device(device)
+    model = AutoModelForImageTextToText.from_pretrained(str(model_path), dtype=torch.float32).to(device)
     processor = AutoProcessor.from_pretrained(str(model_path))
     tokenizer = processor.tokenizer
     eos = tokenizer.eos_token
@@ -83,13 +91,13 @@ def warm_up(
         optimizer, lambda step: min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * step / steps)))
     model.train()
     progress = tqdm(range(steps), desc="Warming up the scorer", disable=not show_progress)
-    for _ in progress:
+    for step in progress:
         picks = [encoded[rng.randrange(len(encoded))] for _ in range(batch_size)]
         with_image = [rng.random() >= text_only_share for _ in picks]
         targets = [target_response(task, answer, flag, rng) + eos for (answer, task, _), flag in zip(picks, with_image)]
         target_ids = tokenizer(targets, add_special_tokens=False)["input_ids"]
         inputs, labels = _collate([enc[flag] for (_, _, enc), flag in zip(picks, with_image)], target_ids, pad_id)
-        output = model(**inputs, labels=labels)
+        output = model(**{k: v.to(device) for k, v in inputs.items()}, labels=labels.to(device))
         output.loss.backward()
         loss = output.loss.item()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -97,9 +105,11 @@ def warm_up(
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
         progress.set_postfix(loss=f"{loss:.3f}")
+        if on_step is not None:
+            on_step(step + 1, steps, loss)
     model.eval()
     output_dir = Path(output_dir)
-    model.save_pretrained(output_dir)
+    model.to("cpu").save_pretrained(output_dir)
     processor.save_pretrained(output_dir)
     return output_dir
 

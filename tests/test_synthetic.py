@@ -100,3 +100,15 @@ def test_custom_mix_and_errors():
         make_visual_world(10, mix={"weather": 1.0})
     with pytest.raises(ValueError, match="at least 2"):
         make_visual_world(1)
+
+
+def test_a_finer_grid_keeps_the_answers_right():
+    world = make_visual_world(60, seed=5, grid=3)
+    for row in world["train"]:
+        regions = _shapes(decode_row_images(row["images"], row["rap_id"])[0])
+        if row["rap_task"] in ("count", "leaked_count"):
+            assert len(regions) == int(row["answer"])
+        # One shape per 28-pixel cell: none is wider than a cell.
+        assert all(size <= 26 * 26 for size, _ in regions)
+    with pytest.raises(ValueError, match="grid=1 must give at least 4 cells"):
+        make_visual_world(10, grid=1)

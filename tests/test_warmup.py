@@ -62,7 +62,9 @@ def test_short_warm_up_teaches_the_responses(tmp_path):
     base = build_tiny_vlm("qwen2_5_vl", tmp_path / "base", seed=0, image_size=84)
     world = make_visual_world(120, seed=1)
     before = _target_log_prob(base, world["test"].select(range(6)))
+    steps = []
     warm = warm_up(base, tmp_path / "warm", world["train"], steps=40, batch_size=16, learning_rate=5e-3,
-                   show_progress=False)
+                   show_progress=False, device="cpu", on_step=lambda step, total, loss: steps.append((step, total)))
+    assert steps == [(k, 40) for k in range(1, 41)]
     after = _target_log_prob(warm, world["test"].select(range(6)))
     assert after > before + 1.0, (before, after)

@@ -60,18 +60,20 @@ def _draw_shape(draw, shape: str, box: tuple[int, int, int, int], fill) -> None:
         raise ValueError(shape)
 
 
-def draw_scene(shape: str, colour: str, count: int, image_size: int, rng: random.Random) -> bytes:
-    """PNG bytes of `count` shapes of one kind and colour, one per cell of a 2 x 2 grid."""
+def draw_scene(
+    shape: str, colour: str, count: int, image_size: int, rng: random.Random, grid: int = 2
+) -> bytes:
+    """PNG bytes of `count` shapes of one kind and colour, each in its own cell of a `grid` x `grid` grid."""
     from PIL import Image, ImageDraw
 
     if not 1 <= count <= MAX_COUNT:
         raise ValueError(f"count must be in 1..{MAX_COUNT}, got {count}")
     image = Image.new("RGB", (image_size, image_size), BACKGROUND)
     draw = ImageDraw.Draw(image)
-    cell = image_size // 2
-    cells = rng.sample(range(4), count)
+    cell = image_size // grid
+    cells = rng.sample(range(grid * grid), count)
     for c in cells:
-        cx, cy = (c % 2) * cell, (c // 2) * cell
+        cx, cy = (c % grid) * cell, (c // grid) * cell
         # A single shape may be bigger; several must stay inside their cells to be countable.
         side = rng.randint(int(cell * 0.45), int(cell * 0.8))
         x0 = cx + rng.randint(1, cell - side - 1)
@@ -82,7 +84,7 @@ def draw_scene(shape: str, colour: str, count: int, image_size: int, rng: random
     return buffer.getvalue()
 
 
-def _make_row(task: str, rng: random.Random, image_size: int) -> dict[str, str | bytes]:
+def _make_row(task: str, rng: random.Random, image_size: int, grid: int) -> dict[str, str | bytes]:
     shape = rng.choice(SHAPES)
     colour = rng.choice(list(COLOURS))
     count = 1
@@ -104,7 +106,7 @@ def _make_row(task: str, rng: random.Random, image_size: int) -> dict[str, str |
         answer = rng.choice(list(COLOURS))  # independent of the picture: no input determines it
     else:
         raise ValueError(f"Unknown task {task!r}; known: {', '.join(PLANTED)}")
-    png = draw_scene(shape, colour, count, image_size, rng)
+    png = draw_scene(shape, colour, count, image_size, rng, grid)
     return {"question": question, "answer": answer, "task": task, "png": png}
 
 
@@ -115,6 +117,7 @@ def make_visual_world(
     test_fraction: float = 0.2,
     image_size: int = 84,
     mix: Mapping[str, float] | None = None,
+    grid: int = 2,
 ):
     """Build the embedded visual world in canonical RAP form.
 
@@ -124,6 +127,9 @@ def make_visual_world(
         test_fraction: Share of rows in the held-out `test` split.
         image_size: Side of the square images, in pixels (84 = 3 x 3 Qwen image tokens).
         mix: Share of each task (keys of `DEFAULT_MIX`); normalised to sum to one.
+        grid: Shapes sit one per cell of a `grid` x `grid` grid. (Measured: at 84 px, a 3 x 3 grid,
+            one Qwen image token per cell, makes the shapes smaller and slows a tiny scorer's
+            warm-up; see `benchmarks/gpu/warmup_recipes.py`.)
 
     Returns:
         `DatasetDict(train=..., test=...)` with the canonical columns `rap_id`, `question`,
@@ -134,6 +140,9 @@ def make_visual_world(
 
     if n < 2:
         raise ValueError(f"n must be at least 2 (one train and one test row), got {n}")
+    if grid * grid < MAX_COUNT or image_size // grid < 8:
+        raise ValueError(f"grid={grid} must give at least {MAX_COUNT} cells of at least 8 pixels "
+                         f"(image_size={image_size})")
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     mix = dict(mix or DEFAULT_MIX)
@@ -155,7 +164,7 @@ def make_visual_world(
 
     rows: dict[str, list] = {k: [] for k in ("rap_id", "question", "answer", "images", "rap_planted", "rap_task")}
     for i, task in enumerate(tasks):
-        row = _make_row(task, rng, image_size)
+        row = _make_row(task, rng, image_size, grid)
         rows["rap_id"].append(f"world-{seed}-{i:06d}")
         rows["question"].append(row["question"])
         rows["answer"].append(row["answer"])
