@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .selection import REASON_MEANINGS
 
 logger = logging.getLogger(__name__)
 
@@ -28,16 +29,6 @@ SPACE_DIR = Path(__file__).resolve().parent.parent / "spaces_demo"  # the Space'
 
 DATASET_TAGS = ["rap", "data-selection", "vision-language", "multimodal-reasoning", "grpo"]
 MODEL_TAGS = ["rap", "grpo", "trl", "vision-language", "multimodal-reasoning"]
-REASON_MEANINGS = {
-    "kept": "passed CDE (the image matters) and ACE",
-    "kept_replacement": "added by DRM: among the hardest rows that still give GRPO a signal",
-    "language_prior": "solvable without the image (CDE below the threshold), or not drawn",
-    "attention_biased": "reasoning anchored on an empty token (ACE above the threshold)",
-    "trivial": "every image rollout right: no GRPO signal (removed by DRM)",
-    "unsolvable": "no image rollout right: no GRPO signal",
-    "error": "could not be scored (see rap_error in decisions)",
-    "not_selected": "left out by a baseline selection",
-}
 # Training state that a published model does not need (and pickles that the Hub flags).
 CHECKPOINT_SKIP = ("optimizer.pt", "scheduler.pt", "scaler.pt", "training_args.bin", "rap_replacement.json",
                    "trainer_state.json")
@@ -478,10 +469,15 @@ def _save_on_all_ranks(trainer) -> Path | None:
 # --------------------------------------------------------------------------- the Space
 def push_space(repo_id: str, *, space_dir: str | Path | None = None, api=None, token: str | None = None,
                private: bool | None = None, local_dir: str | Path | None = None,
-               commit_message: str | None = None):
+               commit_message: str | None = None, include_package: bool = True):
     """Publish the Gradio Space (`spaces_demo/` of a source checkout, or `space_dir`: app.py,
     README.md with the Space front matter, requirements.txt) in one commit; the repository is
-    created as a Gradio Space if missing."""
+    created as a Gradio Space if missing.
+
+    With `include_package` (default) the `rap_hf` package that is running goes into the Space next
+    to `app.py`, so the Space runs exactly this version (its `requirements.txt` installs the
+    package's dependencies); without it, `requirements.txt` must install `rap-hf` itself.
+    """
     source = Path(space_dir) if space_dir is not None else SPACE_DIR
     missing = [name for name in ("app.py", "README.md", "requirements.txt") if not (source / name).is_file()]
     if missing:
@@ -489,12 +485,17 @@ def push_space(repo_id: str, *, space_dir: str | Path | None = None, api=None, t
     if "sdk: gradio" not in (source / "README.md").read_text():
         raise ValueError(f"{source / 'README.md'} needs the Space front matter with `sdk: gradio`")
 
-    def build(tree: Path) -> None:
-        for path in sorted(source.rglob("*")):
-            relative = path.relative_to(source)
+    def copy_tree(origin: Path, tree: Path) -> None:
+        for path in sorted(origin.rglob("*")):
+            relative = path.relative_to(origin)
             if path.is_file() and "__pycache__" not in relative.parts and path.suffix != ".pyc":
                 (tree / relative).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, tree / relative)
+
+    def build(tree: Path) -> None:
+        copy_tree(source, tree)
+        if include_package:
+            copy_tree(Path(__file__).resolve().parent, tree / "rap_hf")
 
     return _publish(local_dir, repo_id, "space", build, api=api, token=token, private=private,
                     commit_message=commit_message or "Update the RAP Space", create_kwargs={"space_sdk": "gradio"})

@@ -24,6 +24,17 @@ REASONS = ("kept", "kept_replacement", "language_prior", "attention_biased", "tr
 KEPT_REASONS = ("kept", "kept_replacement")
 # Baselines keep rows for other reasons than RAP's; a row they leave out is "not_selected".
 BASELINE_REASONS = ("not_selected",)
+# What each reason means, in a sentence (cards, the Space, reports).
+REASON_MEANINGS = {
+    "kept": "passed CDE (the image matters) and ACE",
+    "kept_replacement": "added by DRM: among the hardest rows that still give GRPO a signal",
+    "language_prior": "solvable without the image (CDE below the threshold), or not drawn",
+    "attention_biased": "reasoning anchored on an empty token (ACE above the threshold)",
+    "trivial": "every image rollout right: no GRPO signal (removed by DRM)",
+    "unsolvable": "no image rollout right: no GRPO signal",
+    "error": "could not be scored (see rap_error in decisions)",
+    "not_selected": "left out by a baseline selection",
+}
 _CODE = {reason: code for code, reason in enumerate(REASONS + BASELINE_REASONS)}
 
 
@@ -269,15 +280,13 @@ class SelectionReport:
             lines.append(f"| {name} | {shown} |")
         return "\n".join(lines) + "\n"
 
-    def save_plots(self, directory: str | Path) -> list[Path]:
-        """Histograms of the scores with the thresholds drawn, as PNG files; returns their paths."""
+    def figure(self):
+        """A matplotlib figure of the score histograms with the thresholds drawn."""
         import matplotlib
 
         matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
 
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         titles = {"rap_cde": "CDE: D = acc_image - acc_text", "rap_ace": "ACE: log psi",
                   "rap_difficulty": "difficulty = 1 - acc_image", "rap_logit_cde": "logit-CDE"}
         lines = {"rap_cde": self.thresholds.get("cde_threshold"),
@@ -295,6 +304,15 @@ class SelectionReport:
             ax.set_ylabel("rows")
         fig.suptitle(f"RAP scores ({self.mode} mode): kept {self.kept} of {self.total}", fontsize=11)
         fig.tight_layout()
+        return fig
+
+    def save_plots(self, directory: str | Path) -> list[Path]:
+        """Histograms of the scores with the thresholds drawn, as PNG files; returns their paths."""
+        import matplotlib.pyplot as plt
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        fig = self.figure()
         path = directory / "score_distributions.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)

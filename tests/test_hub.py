@@ -254,7 +254,13 @@ def test_push_space_uploads_the_space_folder(tmp_path):
     push_space("me/rap-space", space_dir=space, api=hub)
     assert hub.repos == [{"repo_id": "me/rap-space", "repo_type": "space", "private": None, "exist_ok": True,
                           "token": None, "space_sdk": "gradio"}]
-    assert set(hub.commits[0]["files"]) == {"app.py", "README.md", "requirements.txt"}
+    files = set(hub.commits[0]["files"])
+    assert {"app.py", "README.md", "requirements.txt", "rap_hf/__init__.py", "rap_hf/demo.py",
+            "rap_hf/model_cards/model_card.md"} <= files
+    assert not any(name.endswith(".pyc") or "__pycache__" in name for name in files)
+    assert {name for name in files if not name.startswith("rap_hf/")} == {"app.py", "README.md", "requirements.txt"}
+    push_space("me/rap-space", space_dir=space, api=hub, include_package=False)
+    assert set(hub.commits[1]["files"]) == {"app.py", "README.md", "requirements.txt"}
     (space / "app.py").unlink()
     with pytest.raises(FileNotFoundError, match="missing app.py"):
         push_space("me/rap-space", space_dir=space, api=hub)
