@@ -29,6 +29,7 @@ AVAILABLE = {
     "train": "GRPO training on a selection from a YAML recipe (RAPGRPOTrainer; --help lists every flag)",
     "eval": "answer accuracy of a model on a canonical benchmark split (rows.jsonl + summary.json)",
     "push": "publish a subset, a checkpoint or the Space to the Hub in one commit, with its card",
+    "demo": "serve the Gradio Space locally (the embedded world by default; --help lists its flags)",
 }
 
 
@@ -188,6 +189,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import main as demo_main
+
+    return demo_main(args.demo_argv)
+
+
 def _cmd_push(args: argparse.Namespace) -> int:
     from . import hub
 
@@ -339,6 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
             kind.add_argument("--license", help="License id for the card metadata (e.g. apache-2.0)")
     p.set_defaults(func=_cmd_push)
 
+    # Its flags belong to rap_hf.demo.main, which also serves spaces_demo/app.py.
+    p = sub.add_parser("demo", help=AVAILABLE["demo"], add_help=False)
+    p.set_defaults(func=_cmd_demo)
+
     for name, what in PLANNED.items():
         p = sub.add_parser(name, help=f"(not yet available) {what}")
         p.set_defaults(func=_cmd_planned)
@@ -350,6 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     if args.command == "train":
         args.train_argv = rest
+    elif args.command == "demo":
+        args.demo_argv = rest
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
