@@ -102,22 +102,44 @@ class DemoData:
 
 
 def _load_rows(reference: str):
+    """Every scored row of `reference`: a `save_to_disk` folder, a `rap-hf select` folder (its
+    `decisions/`), or a `push_subset` repository, on the Hub or written with `local_dir=` (its
+    "decisions" configuration)."""
     import datasets
 
     path = Path(reference)
     if path.exists():
-        if (path / "decisions").is_dir():  # a `rap-hf select` folder: every row, with its scores
+        if (path / "decisions" / "state.json").exists():  # a `rap-hf select` folder
             path = path / "decisions"
-        loaded = datasets.load_from_disk(str(path))
-        if isinstance(loaded, datasets.DatasetDict):
-            loaded = loaded["train"] if "train" in loaded else next(iter(loaded.values()))
-        return loaded
-    for config in ("decisions", None):  # a subset pushed by push_subset carries every row as "decisions"
+        if (path / "state.json").exists() or (path / "dataset_dict.json").exists():
+            loaded = datasets.load_from_disk(str(path))
+            if isinstance(loaded, datasets.DatasetDict):
+                loaded = loaded["train"] if "train" in loaded else next(iter(loaded.values()))
+            return loaded
+    errors = []
+    for config in ("decisions", None):
         try:
-            return datasets.load_dataset(reference, config, split="train")
-        except ValueError:
+            rows = datasets.load_dataset(reference, config, split="train")
+        except (ValueError, FileNotFoundError) as error:
+            errors.append(f"{config or 'default'}: {error}")
             continue
-    raise ValueError(f"Could not load {reference!r} as a folder or a Hub dataset")
+        return _with_published_images(rows, reference) if config == "decisions" else rows
+    raise ValueError(f"Could not load {reference!r} as a saved folder or a dataset repository ({'; '.join(errors)})")
+
+
+def _with_published_images(decisions, reference: str):
+    """A published subset's decisions carry no images (the kept rows do, once): join them back by
+    `rap_id`; rows that were dropped get none."""
+    import datasets
+
+    from .data.schema import images_feature
+
+    if "images" in decisions.column_names:
+        return decisions
+    kept = datasets.load_dataset(reference, split="train").select_columns(["rap_id", "images"])
+    kept = kept.cast_column("images", images_feature())  # undecoded: bytes, as everywhere else
+    by_id = dict(zip(kept["rap_id"], kept["images"]))
+    return decisions.add_column("images", [by_id.get(i, []) for i in decisions["rap_id"]], feature=images_feature())
 
 
 def _num_rollouts(scored) -> int | None:

@@ -145,6 +145,24 @@ def test_a_selection_folder_shows_every_row(scored_folder, tmp_path):
     assert len(data.scored) == 24 and selection.report.kept < 24
 
 
+def test_a_published_subset_shows_every_row(scored_folder, tmp_path):
+    from datasets import load_from_disk
+
+    from rap_hf.hub import push_subset
+
+    selection = select(load_from_disk(str(scored_folder)))
+    tree = push_subset(selection, "me/world-rap", local_dir=tmp_path / "tree")
+    data = DemoData.load(str(tree))  # what RAP_DATASET=me/world-rap loads from the Hub
+    assert data.scored["rap_id"] == selection.decisions["rap_id"]
+    kept_id = selection.dataset[0]["rap_id"]
+    dropped_id = next(i for i, keep in zip(selection.decisions["rap_id"], selection.decisions["rap_keep"]) if not keep)
+    image, about, rollouts, summary, _, caption = explain_row(data, kept_id, {})
+    assert image.size == (84, 84) and len(rollouts) == 2 * M and "No model loaded" in caption
+    assert explain_row(data, dropped_id, {})[0] is None  # only kept rows' images are published
+    with pytest.raises(ValueError, match="Could not load"):
+        DemoData.load(str(tmp_path / "nothing-here"))
+
+
 def test_embedded_world_is_built_once_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("RAP_HF_CACHE", str(tmp_path / "cache"))
     recipe = EmbeddedRecipe(world_rows=30, warm_up_steps=2, batch_size=4, score_rows=5, num_rollouts=2,
