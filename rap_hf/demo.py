@@ -268,8 +268,11 @@ def explain_row(data: DemoData, rap_id: str, reasons: dict[str, str], cde_thresh
         return None, "Pick a row.", [], "", [], ""
     row = data.row(rap_id)
     text = f"**{rap_id}**\n\n**Question:** {row['question']}\n\n**Answer:** `{row['answer']}`"
+    image = first_image(row)
+    if image is None:
+        text += "\n\n(No image in the loaded data: a published subset carries the kept rows' images only.)"
     highlighted, caption = attention_view(data, row)
-    return (first_image(row), text, rollout_table(row), row_summary(row, reasons.get(rap_id), cde_threshold,
+    return (image, text, rollout_table(row), row_summary(row, reasons.get(rap_id), cde_threshold,
                                                                      ace_threshold), highlighted, caption)
 
 
@@ -369,7 +372,7 @@ def build_demo(loader: Loader):
                 ace = gr.Slider(0.01, 1.0, value=0.1, step=0.01, label="λa (ACE): drop ψ > λa", elem_id="ace-threshold")
                 with gr.Column():
                     drm_auto = gr.Checkbox(value=True, label="DRM size k = trivial rows removed (the paper's)")
-                    drm_k = gr.Slider(0, 500, value=0, step=1, label="DRM size k (when unticked)", elem_id="drm-k")
+                    drm_k = gr.Slider(0, 100, value=0, step=1, label="DRM size k (when unticked)", elem_id="drm-k")
             headline = gr.Markdown(elem_id="kept-count")
             counts = gr.Dataframe(headers=["reason", "rows", "share", "meaning"], label="Every row, by reason",
                                   interactive=False)
@@ -427,10 +430,11 @@ def build_demo(loader: Loader):
 
         def on_poll(cde_value, ace_value, auto, k):
             if loader.data is None:
-                return [f"⏳ {loader.status}", gr.Timer(active=loader.error is None)] + [gr.skip()] * 4
-            return ["", gr.Timer(active=False), *overview(loader.data, cde_value, ace_value, auto, k)]
+                return [f"⏳ {loader.status}", gr.Timer(active=loader.error is None)] + [gr.skip()] * 5
+            return ["", gr.Timer(active=False), gr.Slider(maximum=len(loader.data.scored)),
+                    *overview(loader.data, cde_value, ace_value, auto, k)]
 
-        poll_outputs = [status, timer, *overview_outputs]
+        poll_outputs = [status, timer, drm_k, *overview_outputs]
         timer.tick(on_poll, selection_inputs, poll_outputs, show_progress="hidden")
         demo.load(on_poll, selection_inputs, poll_outputs, api_name="status")
         for slider in selection_inputs:

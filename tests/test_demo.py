@@ -158,7 +158,8 @@ def test_a_published_subset_shows_every_row(scored_folder, tmp_path):
     dropped_id = next(i for i, keep in zip(selection.decisions["rap_id"], selection.decisions["rap_keep"]) if not keep)
     image, about, rollouts, summary, _, caption = explain_row(data, kept_id, {})
     assert image.size == (84, 84) and len(rollouts) == 2 * M and "No model loaded" in caption
-    assert explain_row(data, dropped_id, {})[0] is None  # only kept rows' images are published
+    image, about, *_ = explain_row(data, dropped_id, {})
+    assert image is None and "kept rows' images only" in about  # only kept rows' images are published
     with pytest.raises(ValueError, match="Could not load"):
         DemoData.load(str(tmp_path / "nothing-here"))
 
