@@ -265,7 +265,7 @@ def explain_row(data: DemoData, rap_id: str, reasons: dict[str, str], cde_thresh
                 ace_threshold: float = 0.1) -> tuple[Any, str, list[list[Any]], str, list, str]:
     """(image, question and answer, rollouts, scores and decision, attention, attention caption)."""
     if not rap_id:
-        return None, "Pick a row.", [], "", [], ""
+        return None, "Pick a row. (An empty list: no row has that reason under the current thresholds.)", [], "", [], ""
     row = data.row(rap_id)
     text = f"**{rap_id}**\n\n**Question:** {row['question']}\n\n**Answer:** `{row['answer']}`"
     image = first_image(row)

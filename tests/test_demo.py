@@ -87,6 +87,7 @@ def test_explorer_shows_a_row_and_its_attention(data):
     assert row_ids(data, reasons) == list(data.scored["rap_id"])
     kept = row_ids(data, reasons, "kept")
     assert kept and all(reasons[i] == "kept" for i in kept) and row_ids(data, reasons, ALL_REASONS)
+    assert "no row has that reason" in explain_row(data, None, reasons)[1]  # an empty filter
     rap_id = kept[0]
     row = data.row(rap_id)
     image, about, rollouts, summary, highlighted, caption = explain_row(data, rap_id, reasons, 0.5, 0.1)
