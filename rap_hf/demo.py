@@ -63,7 +63,7 @@ class DemoData:
         missing = [c for c in SELECT_COLUMNS[:5] if c not in self.scored.column_names]
         if missing:
             raise ValueError(f"The Space needs scored rows; missing columns {', '.join(missing)}. Score them "
-                             "first: `rap-hf score DATASET --model MODEL --output DIR`, then pass --dataset DIR.")
+                             "first: `rap-hf score --model MODEL --dataset DATASET --output DIR`, then pass --dataset DIR.")
         self._index = {rap_id: i for i, rap_id in enumerate(self.scored["rap_id"])}
 
     @classmethod

@@ -281,18 +281,19 @@ class SelectionReport:
         return "\n".join(lines) + "\n"
 
     def figure(self):
-        """A matplotlib figure of the score histograms with the thresholds drawn."""
-        import matplotlib
+        """A matplotlib figure of the score histograms with the thresholds drawn.
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        Built without pyplot, so nothing keeps it alive once the caller drops it (the Space draws
+        one per slider move)."""
+        from matplotlib.figure import Figure
 
         titles = {"rap_cde": "CDE: D = acc_image - acc_text", "rap_ace": "ACE: log psi",
                   "rap_difficulty": "difficulty = 1 - acc_image", "rap_logit_cde": "logit-CDE"}
         lines = {"rap_cde": self.thresholds.get("cde_threshold"),
                  "rap_ace": math.log(self.thresholds["ace_threshold"]) if self.thresholds.get("use_ace") else None}
         shown = [name for name in titles if name in self.histograms]
-        fig, axes = plt.subplots(1, max(1, len(shown)), figsize=(4.2 * max(1, len(shown)), 3.2), squeeze=False)
+        fig = Figure(figsize=(4.2 * max(1, len(shown)), 3.2))
+        axes = fig.subplots(1, max(1, len(shown)), squeeze=False)
         for ax, name in zip(axes[0], shown):
             hist = self.histograms[name]
             edges = np.asarray(hist["edges"])
@@ -308,14 +309,10 @@ class SelectionReport:
 
     def save_plots(self, directory: str | Path) -> list[Path]:
         """Histograms of the scores with the thresholds drawn, as PNG files; returns their paths."""
-        import matplotlib.pyplot as plt
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        fig = self.figure()
         path = directory / "score_distributions.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        self.figure().savefig(path, dpi=110)
         return [path]
 
 
