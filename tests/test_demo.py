@@ -163,6 +163,10 @@ def test_a_published_subset_shows_every_row(scored_folder, tmp_path):
     assert image is None and "kept rows' images only" in about  # only kept rows' images are published
     with pytest.raises(ValueError, match="Could not load"):
         DemoData.load(str(tmp_path / "nothing-here"))
+    failed = Loader(str(tmp_path / "nothing-here"))  # what the page shows instead of data
+    with pytest.raises(RuntimeError, match="Could not load"):
+        failed.wait(timeout=60)
+    assert failed.status.startswith("Failed: ValueError: Could not load")
 
 
 def test_embedded_world_is_built_once_and_cached(tmp_path, monkeypatch):
