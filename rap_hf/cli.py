@@ -116,10 +116,16 @@ def _cmd_score(args: argparse.Namespace) -> int:
             ds = to_rap_format(ds)
     job = ShardedScoring(RAPScorer(args.model, config), ds, args.output, shard_rows=args.shard_rows,
                          map_batch_size=args.map_batch_size, keep_shards=args.keep_shards)
-    if args.num_proc and args.num_proc > 1:
-        summary = run_local(job, args.num_proc, overwrite=args.overwrite)
-    else:
-        summary = run(job, overwrite=args.overwrite, state=state)
+    try:
+        if args.num_proc and args.num_proc > 1:
+            summary = run_local(job, args.num_proc, overwrite=args.overwrite)
+        else:
+            summary = run(job, overwrite=args.overwrite, state=state)
+    finally:
+        if state.num_processes > 1:
+            # Leave the process group before exiting: otherwise its threads can still be running at
+            # interpreter exit, and a rank may abort ("terminate called without an active exception").
+            state.destroy_process_group()
     if summary is not None:  # the main process; the others only wrote shards
         print(summary.line())
     return 0

@@ -54,6 +54,10 @@ def main(model_dir: str, out_dir: str) -> None:
     with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
         json.dump({"world_size": trainer.accelerator.num_processes, "history": sampler.history,
                    "slots": sampler.slots, "solved_index": 1, "seen": [seen.get(0, []), seen.get(1, [])]}, f)
+    # Leave the process group before exiting: a rank still holding it at interpreter exit can abort
+    # ("terminate called without an active exception"), which failed this test once in CI.
+    trainer.accelerator.wait_for_everyone()
+    trainer.accelerator.state.destroy_process_group()
 
 
 if __name__ == "__main__":
