@@ -13,6 +13,7 @@ from rap_hf.scoring.ace import (
     AttentionMap,
     attention_confidence,
     attention_received,
+    best_column,
     capture_attention,
     column_scores,
     decoder_layers,
@@ -161,6 +162,8 @@ def test_column_scores_and_the_attention_each_token_received():
     assert torch.isinf(scores[-3:]).all() and torch.isfinite(scores[:-3]).all()  # < 3 rows below the last three
     log_psi, column = attention_confidence(attention, (2, 12), min_rows=3)
     assert column == 2 + int(torch.argmax(scores)) and log_psi == pytest.approx(float(scores.max()))
+    assert best_column(scores, 2) == (log_psi, column)
+    assert best_column(scores[-3:], 9) == (-math.inf, None) and best_column(scores[:0], 2) == (-math.inf, None)
     received = attention_received(reduced)
     assert received[3].item() == pytest.approx(reduced[4:, 3].mean().item()) and received[-1].item() == 0
     shown = AttentionMap(tokens=["<think>", " a", " b", "</think>"], received=[None, 0.2, 0.4, None], winner=1,

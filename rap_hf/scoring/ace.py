@@ -179,6 +179,14 @@ def attention_confidence(
         return -math.inf, None
     scores, _ = column_scores(attention, window, sigma=sigma, min_rows=min_rows, head_reduce=head_reduce,
                               renormalize=renormalize)
+    return best_column(scores, start)
+
+
+def best_column(scores: torch.Tensor, start: int) -> tuple[float, int | None]:
+    """`(log_psi, column)` from `column_scores`' scores of a window starting at position `start`:
+    the largest score and its position in the full sequence (`(-inf, None)` when none counts)."""
+    if scores.numel() == 0:
+        return -math.inf, None
     best = int(torch.argmax(scores))
     log_psi = float(scores[best])
     if log_psi == -math.inf:

@@ -426,8 +426,8 @@ class _BaseScorer:
         window = ace_math.token_window(continuation.offsets, ace_math.reasoning_span(response), start)
         options = dict(sigma=config.ace_sigma, min_rows=config.ace_min_rows, head_reduce=config.ace_head_reduce,
                        renormalize=config.ace_renormalize)
-        log_psi, column = ace_math.attention_confidence(attention, window, **options)
-        _, reduced = ace_math.column_scores(attention, window, **options)
+        scores, reduced = ace_math.column_scores(attention, window, **options)
+        log_psi, column = ace_math.best_column(scores, window[0])
         received = ace_math.attention_received(reduced).tolist()
         # Each token's text runs from the previous token's end, so the pieces give the response back.
         tokens, cut = [], 0
