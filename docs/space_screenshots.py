@@ -10,7 +10,6 @@ opens, the Explorer on the first kept row, and Score a sample on a picture of th
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import shutil
 import socket
@@ -22,10 +21,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def main(argv=None) -> None:
-    from PIL import Image
     from playwright.sync_api import expect, sync_playwright
 
-    from rap_hf.demo import Loader, build_demo
+    from rap_hf.demo import Loader, build_demo, first_image
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset")
@@ -44,7 +42,7 @@ def main(argv=None) -> None:
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port)
     kept_row = next(i for i, row in enumerate(data.scored) if row["rap_planted"] == "visual" and not row["rap_error"]
                     and row["rap_acc_image"] > row["rap_acc_text"]) if "rap_planted" in data.scored.column_names else 0
-    picture = Image.open(io.BytesIO(data.scored[kept_row]["images"][0]["bytes"]))
+    picture = first_image(data.scored[kept_row])
     upload = Path(tempfile.mkdtemp()) / "sample.png"
     picture.save(upload)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -20,7 +20,6 @@ loaded in seconds afterwards. While it is being built, the page is served at onc
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import os
 import threading
@@ -31,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import RAPConfig
-from .selection import REASON_MEANINGS, REASONS, Selection, select
+from .data.images import ImageDecodeError, decode_row_images, to_image_ref
+from .selection import REASON_MEANINGS, REASONS, Selection, read_outcomes, select
 
 # Columns `select` reads; a new sample is decided among the loaded rows on these alone.
 SELECT_COLUMNS = ("rap_id", "rap_image_correct", "rap_text_correct", "rap_image_formatted", "rap_text_formatted",
@@ -81,7 +81,7 @@ class DemoData:
             return cls(scored, model, recipe.rap_config(),
                        source="the embedded visual world, scored by the embedded tiny scorer (rap_hf.embedded)")
         scored = _load_rows(dataset)
-        rollouts = _num_rollouts(scored)
+        rollouts = read_outcomes(scored).num_rollouts
         return cls(scored, model, RAPConfig(num_rollouts=rollouts or 5),
                    source=f"{dataset}" + (f", scored by {model}" if model else ""))
 
@@ -142,26 +142,19 @@ def _with_published_images(decisions, reference: str):
     return decisions.add_column("images", [by_id.get(i, []) for i in decisions["rap_id"]], feature=images_feature())
 
 
-def _num_rollouts(scored) -> int | None:
-    for flags in scored.select_columns(["rap_image_correct"]).with_format("python")["rap_image_correct"]:
-        if flags:
-            return len(flags)
-    return None
-
-
 # --------------------------------------------------------------------------- overview
-def run_selection(data: DemoData, cde_threshold: float = 0.5, ace_threshold: float = 0.1,
+def run_selection(scored, cde_threshold: float = 0.5, ace_threshold: float = 0.1,
                   drm_k: int | None = None) -> Selection:
-    """Paper-mode `select` over the loaded rows with the given thresholds (drm_k None: as many as
+    """Paper-mode `select` over scored rows with the given thresholds (drm_k None: as many as
     trivial rows removed)."""
-    return select(data.scored, mode="paper", cde_threshold=float(cde_threshold), ace_threshold=float(ace_threshold),
+    return select(scored, mode="paper", cde_threshold=float(cde_threshold), ace_threshold=float(ace_threshold),
                   drm_k=None if drm_k is None else int(drm_k))
 
 
 def overview(data: DemoData, cde_threshold: float, ace_threshold: float, drm_auto: bool = True,
              drm_k: float = 0) -> tuple[str, list[list[Any]], Any, dict[str, str]]:
     """(headline, counts table, histogram figure, {rap_id: reason}) for the thresholds given."""
-    selection = run_selection(data, cde_threshold, ace_threshold, None if drm_auto else int(drm_k))
+    selection = run_selection(data.scored, cde_threshold, ace_threshold, None if drm_auto else int(drm_k))
     report = selection.report
     headline = (f"### Kept {report.kept} of {report.total} rows ({100 * report.fraction:.1f} %)\n"
                 f"λc = {cde_threshold:g}, λa = {ace_threshold:g}, DRM adds k = {report.thresholds['drm_k']} rows "
@@ -249,16 +242,12 @@ def attention_view(data: DemoData, row: dict[str, Any]) -> tuple[list[tuple[str,
 
 
 def first_image(row: dict[str, Any]):
-    from PIL import Image
-
-    for image in row.get("images") or []:
-        if isinstance(image, dict) and image.get("bytes"):
-            return Image.open(io.BytesIO(image["bytes"])).convert("RGB")
-        if isinstance(image, dict) and image.get("path") and Path(image["path"]).exists():
-            return Image.open(image["path"]).convert("RGB")
-        if hasattr(image, "convert"):
-            return image.convert("RGB")
-    return None
+    """The row's first image as an RGB picture, None when it has none or it cannot be decoded."""
+    refs = [ref for ref in (to_image_ref(value) for value in row.get("images") or []) if ref is not None]
+    try:
+        return decode_row_images(refs[:1], row.get("rap_id"))[0] if refs else None
+    except ImageDecodeError:
+        return None
 
 
 def explain_row(data: DemoData, rap_id: str, reasons: dict[str, str], cde_threshold: float = 0.5,
@@ -290,12 +279,10 @@ def score_sample(data: DemoData, image, question: str, answer: str, cde_threshol
     if image is None or not (question or "").strip() or not (answer or "").strip():
         raise ValueError("Give an image, a question and its answer")
     scorer = data.scorer()
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="PNG")
     rap_id = f"uploaded-{int(time.time() * 1000)}"
     rows = datasets.Dataset.from_dict(
         {"rap_id": [rap_id], "question": [question.strip()], "answer": [answer.strip()],
-         "images": [[{"bytes": buffer.getvalue(), "path": None}]]},
+         "images": [[to_image_ref(image.convert("RGB"))]]},
         features=datasets.Features({"rap_id": datasets.Value("string"), "question": datasets.Value("string"),
                                     "answer": datasets.Value("string"), "images": images_feature()}))
     if progress is not None:
@@ -317,8 +304,7 @@ def decide_among(data: DemoData, row: dict[str, Any], cde_threshold: float, ace_
     columns = [c for c in SELECT_COLUMNS if c in data.scored.column_names]
     pool = data.scored.select_columns(columns)
     extra = datasets.Dataset.from_dict({c: [row.get(c)] for c in columns}, features=pool.features)
-    decisions = run_selection(type(data)(datasets.concatenate_datasets([pool, extra]), None),
-                              cde_threshold, ace_threshold).decisions
+    decisions = run_selection(datasets.concatenate_datasets([pool, extra]), cde_threshold, ace_threshold).decisions
     return decisions[len(decisions) - 1]["rap_reason"]
 
 
