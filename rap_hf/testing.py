@@ -91,7 +91,10 @@ def _tokenizer_corpus(seed: int) -> list[str]:
     from .data.synthetic import COLOURS, SHAPES, NUMBER_WORDS
 
     rng = random.Random(seed)
-    lines = [FORMAT_PROMPT, "You are a helpful assistant.", "Choices:", "Answer with the option's letter."]
+    lines = [FORMAT_PROMPT, "Choices:", "Answer with the option's letter."]
+    # The chat templates' own words (roles, Qwen's default system message) are in every prompt: as
+    # frequent as the format prompt, so that they become whole tokens, as in a real vocabulary.
+    lines += ["system\nYou are a helpful assistant.\nuser\nassistant\n"] * 1500
     words = ["colour", "color", "shape", "shapes", "how", "many", "what", "is", "the", "are", "there", "in",
              "image", "picture", "question", "answer", "which", "of", "a", "an", "and", "so", "count", "I", "see",
              "think", "yes", "no", "because", "therefore", "total", "number", "person", "drew", "this", "name",
