@@ -12,7 +12,7 @@ from rap_hf.rollouts import Prompt
 from rap_hf.scoring.teacher_forcing import answer_log_probs, tokenize_continuation
 from rap_hf.testing import build_tiny_vlm
 from rap_hf.verify import extract_answer, is_formatted
-from rap_hf.warmup import _collate, target_response, warm_up
+from rap_hf.warmup import _collate, target_loss, target_response, warm_up
 
 
 def _target_log_prob(path, rows):
@@ -52,10 +52,15 @@ def test_collate_mixes_image_and_text_only_rows(tiny_vlm_paths):
     text_only = processor(text=["<|im_start|>user\nQ?<|im_end|>\n<|im_start|>assistant\n"], return_tensors="pt")
     batch, labels = _collate([with_image, text_only], [[5, 6, 7], [8]], processor.tokenizer.pad_token_id)
     assert batch["input_ids"].shape[0] == 2 and batch["pixel_values"].shape == with_image["pixel_values"].shape
-    assert labels[0, -3:].tolist() == [5, 6, 7] and labels[1, -1].item() == 8
-    assert (labels[1, :-1] == -100).all() and batch["attention_mask"][1, 0] == 0  # left padded
+    assert labels.tolist() == [[5, 6, 7], [-100, -100, 8]]  # the last 3 positions
+    assert batch["attention_mask"][1, 0] == 0  # left padded
     model = AutoModelForImageTextToText.from_pretrained(tiny_vlm_paths["qwen2_5_vl"])
-    assert torch.isfinite(model(**batch, labels=labels).loss)
+    # The same loss as the model's own over the whole sequence, from 4 positions of logits.
+    whole = torch.full_like(batch["input_ids"], -100)
+    whole[:, -3:] = labels
+    expected = model(**batch, labels=whole).loss
+    assert torch.isfinite(expected)
+    assert torch.allclose(target_loss(model, batch, labels), expected, atol=1e-5)
 
 
 def test_short_warm_up_teaches_the_responses(tmp_path):
