@@ -391,8 +391,11 @@ class Selection:
         report.pop("fraction", None)
         config_path = folder / "selection_config.json"
         config = json.loads(config_path.read_text()) if config_path.exists() else None
-        return cls(dataset=load_from_disk(str(folder / "dataset")), decisions=load_from_disk(str(folder / "decisions")),
-                   report=SelectionReport(**report), config=SelectionConfig(**config) if config else None)
+        decisions = load_from_disk(str(folder / "decisions"))
+        # datasets cannot load a saved dataset of no rows; the kept rows are then none of the decisions.
+        dataset = decisions.select([]) if report["kept"] == 0 else load_from_disk(str(folder / "dataset"))
+        return cls(dataset=dataset, decisions=decisions, report=SelectionReport(**report),
+                   config=SelectionConfig(**config) if config else None)
 
 
 def replacement_pool_rows(decisions, ace_threshold: float | None = None):

@@ -13,7 +13,7 @@ from benchmarks.released_selection import released_selection
 
 from rap_hf import SelectionConfig, select
 from rap_hf.baselines import pass_rate_band, random_subset
-from rap_hf.selection import REASONS, limr_band
+from rap_hf.selection import REASONS, Selection, limr_band
 
 
 def _outcome_table(filler_correct: int, filler_rows: int, repeats: int, seed: int) -> list[dict]:
@@ -165,6 +165,16 @@ def test_every_row_has_exactly_one_reason_and_the_report_adds_up(tmp_path):
         assert plot.exists() and plot.stat().st_size > 10_000
     hist = select(ds).report.histograms["rap_cde"]
     assert sum(hist["counts"]) == 300
+
+
+def test_a_selection_that_keeps_nothing_saves_and_loads(tmp_path):
+    ds = scored_dataset([{"rap_id": "prior", "img": 5, "txt": 5, "ace": -9.0},
+                         {"rap_id": "hopeless", "img": 0, "txt": 0, "ace": -9.0}])
+    selection = select(ds)
+    assert selection.report.kept == 0
+    loaded = Selection.load_from_disk(selection.save_to_disk(tmp_path / "none"))
+    assert len(loaded.dataset) == 0 and loaded.dataset.column_names == selection.decisions.column_names
+    assert list(loaded.decisions["rap_reason"]) == ["language_prior", "unsolvable"]
 
 
 def test_reselecting_a_selection_replaces_its_decisions():
