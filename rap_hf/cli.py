@@ -7,6 +7,7 @@ and each output can be opened with `datasets.load_from_disk`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -14,11 +15,9 @@ from pathlib import Path
 
 from . import __version__
 
-# Stages of the pipeline that later releases add; named here so the CLI says plainly what exists.
-PLANNED = {
-    "quickstart": "the end-to-end run (world -> warm-up -> scoring -> selection -> GRPO -> evaluation)",
-}
 AVAILABLE = {
+    "quickstart": "the whole pipeline on the embedded world (world -> warm-up -> scoring -> selection -> GRPO -> "
+                  "evaluation -> report)",
     "world": "write the embedded visual world (train/test) to a folder",
     "tiny-vlm": "write a tiny random-weight VLM (Qwen2.5-VL, Qwen2-VL, LLaVA) to a folder",
     "convert": "convert a dataset to canonical RAP rows (to_rap_format)",
@@ -231,13 +230,13 @@ def _cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_planned(args: argparse.Namespace) -> int:
-    print(
-        f"rap-hf {args.command}: {PLANNED[args.command]} is not part of rap-hf {__version__} yet.\n"
-        "What works today:\n" + "\n".join(f"  rap-hf {name:9s} {what}" for name, what in AVAILABLE.items()),
-        file=sys.stderr,
-    )
-    return 2
+def _cmd_quickstart(args: argparse.Namespace) -> int:
+    from .quickstart import QuickstartConfig, run_quickstart
+
+    names = {f.name for f in dataclasses.fields(QuickstartConfig)}
+    config = QuickstartConfig(**{name: value for name, value in vars(args).items() if name in names})
+    run_quickstart(config)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -356,9 +355,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help=AVAILABLE["demo"], add_help=False)
     p.set_defaults(func=_cmd_demo)
 
-    for name, what in PLANNED.items():
-        p = sub.add_parser(name, help=f"(not yet available) {what}")
-        p.set_defaults(func=_cmd_planned)
+    from .quickstart import QuickstartConfig
+
+    p = sub.add_parser("quickstart", help=AVAILABLE["quickstart"],
+                       description="Runs every RAP stage for real and writes report.json, report.md, plots, the "
+                                   "subset, the checkpoints and the Hub trees to --out. The first run warms up the "
+                                   "embedded scorer (cached afterwards).")
+    help_text = QuickstartConfig.help()
+    p.add_argument("--out", dest="output_dir", default="rap-quickstart", help=help_text["output_dir"])
+    p.add_argument("--fast", action="store_true", help=help_text["fast"])
+    for name, kind in (("model", str), ("dataset", str), ("train_split", str), ("heldout_split", str),
+                       ("pool_rows", int), ("heldout_rows", int), ("seeds", int), ("epochs", float),
+                       ("learning_rate", float), ("num_generations", int), ("prompts_per_step", int),
+                       ("max_new_tokens", int), ("hub_prefix", str), ("device", str)):
+        default = QuickstartConfig.__dataclass_fields__[name].default
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=default, help=help_text[name])
+    p.set_defaults(func=_cmd_quickstart)
     return parser
 
 

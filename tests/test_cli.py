@@ -65,12 +65,6 @@ def test_unknown_layout_is_a_clear_error(tmp_path, capsys):
     assert load_from_disk(str(tmp_path / "o"))["question"] == ["What?"]
 
 
-def test_planned_commands_say_so():
-    result = _run("quickstart")
-    assert result.returncode == 2
-    assert "not part of rap-hf" in result.stderr and "rap-hf world" in result.stderr
-
-
 def test_score_command_with_yaml_and_flags(tiny_vlm_paths, tmp_path, capsys):
     world = tmp_path / "world"
     assert main(["world", "--out", str(world), "--n", "10", "--seed", "2"]) == 0

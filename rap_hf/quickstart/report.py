@@ -1,0 +1,179 @@
+"""The quickstart's report: `report.json` (the keys other tools read), `report.md` and the plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+ARM_NAMES = {"base": "base (warmed-up scorer, before GRPO)", "rap": "RAP subset", "random": "random subset (same size)",
+             "full": "full pool"}
+ARM_COLOURS = {"base": "#8c8c8c", "rap": "#c44e52", "random": "#4c72b0", "full": "#55a868"}
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f} %"
+
+
+def verdict(report: dict[str, Any]) -> str:
+    """One plain sentence on whether RAP beat the equal-size random subset, with the numbers."""
+    acc = report["heldout_accuracy"]
+    rap, rand = acc.get("rap"), acc.get("random")
+    if rap is None or rand is None:
+        return "RAP kept no rows, so there was nothing to train on and no comparison to make."
+    diff = 100 * (rap - rand)
+    spread = 100 * max(acc["std"].get("rap") or 0.0, acc["std"].get("random") or 0.0)
+    seeds = len(acc["per_seed"]["rap"])
+    if seeds > 1 and abs(diff) <= spread:
+        return (f"RAP and the random subset are within the seed spread of each other: {_pct(rap)} against "
+                f"{_pct(rand)} ({diff:+.1f} points; seed standard deviation up to {spread:.1f} points over "
+                f"{seeds} seeds). On this run RAP did not beat random.")
+    if diff > 0:
+        return (f"RAP beat the random subset of the same size: {_pct(rap)} against {_pct(rand)} ({diff:+.1f} points"
+                + (f"; seed standard deviation up to {spread:.1f} points over {seeds} seeds)." if seeds > 1
+                   else "; a single seed, so no spread to compare with)."))
+    return (f"RAP did not beat the random subset of the same size: {_pct(rap)} against {_pct(rand)} "
+            f"({diff:+.1f} points" + (f"; seed standard deviation up to {spread:.1f} points over {seeds} seeds)."
+                                      if seeds > 1 else "; a single seed)."))
+
+
+def accuracy_table(report: dict[str, Any]) -> str:
+    """The markdown table of held-out accuracy per arm (the README quotes it)."""
+    acc, training = report["heldout_accuracy"], report["training"]
+    types = sorted({t for per in acc["per_type"].values() for t in per})
+    head = "| model | train rows | GRPO steps | accuracy (mean over seeds) | seeds | " + " | ".join(types) + " |"
+    lines = [head, "|" + "---|" * (5 + len(types))]
+    for arm in ("base", "rap", "random", "full"):
+        if acc.get(arm) is None:
+            continue
+        runs = acc["per_seed"][arm]
+        seeds = ", ".join(f"{100 * v:.1f}" for v in runs) if arm != "base" else "-"
+        rows = "-" if arm == "base" else f"{training[arm]['rows']:,}"
+        steps = "-" if arm == "base" else f"{training[arm]['steps']:,}"
+        shown = _pct(acc[arm]) + (f" ± {100 * acc['std'][arm]:.1f}" if arm != "base" and len(runs) > 1 else "")
+        cells = [_pct(acc["per_type"].get(arm, {}).get(t)) for t in types]
+        lines.append(f"| {ARM_NAMES[arm]} | {rows} | {steps} | {shown} | {seeds} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _markdown(report: dict[str, Any], selection_md: str) -> str:
+    world, scorer, sel, det, timings = (report[k] for k in ("world", "scorer", "selection", "detection", "timings"))
+    lines = ["# RAP quickstart report", ""]
+    if report["fast"]:
+        lines += ["**This is a `--fast` smoke run**: a short warm-up that teaches the answer format and little else, "
+                  "few rows, one seed. It shows that every stage runs; its accuracies say nothing about RAP.", ""]
+    lines += [f"**Verdict.** {verdict(report)}", "",
+              "## Held-out accuracy", "",
+              f"Greedy answers on {report['heldout_accuracy']['rows']} held-out rows, graded by the `answer_accuracy` "
+              "metric; by planted type on the right. ± is the standard deviation over seeds.", "",
+              accuracy_table(report), "",
+              "![held-out accuracy](plots/heldout_accuracy.png)", "",
+              "## World", "",
+              f"Source: {world['source']}. Pool rows: {world['rows']['pool']}, held-out rows: {world['rows']['heldout']}."]
+    if world["planted"]["pool"]:
+        lines.append("Planted types in the pool: " + ", ".join(f"{k} {v}" for k, v in world["planted"]["pool"].items())
+                     + ".")
+    lines += ["", "## Scorer", ""]
+    params = scorer.get("parameters")
+    lines.append(f"Model: `{scorer['model']}`" + (f", {params:,} parameters." if params else "."))
+    warm = scorer.get("warm_up")
+    if warm:
+        cached = " (loaded from the cache; measured when it was built)" if warm["cached"] else ""
+        lines.append(f"Warm-up: {warm['steps']} steps of batch {warm['batch_size']} at lr {warm['learning_rate']}, "
+                     f"{warm['seconds']} s{cached}.")
+    lines += ["", "Accuracy of the scorer's rollouts on the pool, with the picture / without:", "",
+              "| task | with image | text only | rows |", "|---|---:|---:|---:|"]
+    for task, acc in scorer["accuracy"].items():
+        lines.append(f"| {task} | {_pct(acc['image'])} | {_pct(acc['text'])} | {acc['rows']} |")
+    lines += ["", "## Selection", "", selection_md,
+              "![score distributions](plots/score_distributions.png)", ""]
+    if sel.get("planted_kept"):
+        lines.append("Planted types kept: RAP " + ", ".join(f"{k} {v}" for k, v in sel["planted_kept"].items())
+                     + "; pass-rate band " + ", ".join(f"{k} {v}" for k, v in (sel["pass_rate_band"]["planted_kept"] or {}).items())
+                     + f" ({sel['pass_rate_band']['kept']} rows).")
+        lines.append("")
+    lines += ["## Detection of language-prior rows", ""]
+    if det.get("cde_auroc_language_prior") is None and det.get("note"):
+        lines.append(f"Not measured: {det['note']}.")
+    else:
+        lines.append(f"AUROC of ranking the planted visual rows above the planted language-prior rows "
+                     f"({det['rows']['visual']} and {det['rows']['language_prior']} rows; 0.5 is chance): "
+                     f"rollout CDE {det['cde_auroc_language_prior']}, logit-CDE {det['logit_cde_auroc_language_prior']}.")
+    lines += ["", "## Training", ""]
+    settings = report["training"]["settings"]
+    lines.append(f"GRPO (`RAPGRPOTrainer`) from the scorer's weights: {settings['epochs']} passes over each training set, "
+                 f"lr {settings['learning_rate']} (constant), {settings['num_generations']} generations per prompt, "
+                 f"{settings['prompts_per_step']} prompts per step, up to {settings['max_completion_length']} new "
+                 "tokens, no KL term. The RAP and random subsets train the same number of steps; the full pool the "
+                 "same number of passes.")
+    lines += ["", "| arm | rows | steps | seconds per run |", "|---|---:|---:|---:|"]
+    for arm in ("rap", "random", "full"):
+        t = report["training"][arm]
+        seconds = "-" if t["seconds_mean"] is None else f"{t['seconds_mean']:.1f}"
+        lines.append(f"| {ARM_NAMES[arm]} | {t['rows']:,} | {t['steps']:,} | {seconds} |")
+    lines += ["", "## Time per stage", "", "| stage | seconds |", "|---|---:|"]
+    lines += [f"| {stage} | {seconds:.1f} |" for stage, seconds in timings.items()]
+    lines += ["", "![time per stage](plots/timings.png)", "",
+              "## Files", "",
+              "- `report.json`: every figure above; `selection/`: the RAP selection (`Selection.load_from_disk`); "
+              "`checkpoints/ARM-seedN/`: the trained models; `eval/NAME/`: per-row answers and summaries; "
+              "`hub/subset`, `hub/model`: the repositories `push_subset` / `push_checkpoint` would upload.",
+              "", f"rap-hf {report['rap_hf_version']}; " + ", ".join(
+                  f"{k} {v}" for k, v in report["machine"]["versions"].items())
+              + f"; {report['machine']['cpus']} CPUs, {report['machine']['device']}.", ""]
+    return "\n".join(lines)
+
+
+def accuracy_figure(report: dict[str, Any]):
+    """Bars of held-out accuracy per arm (mean over seeds), each seed a dot, overall and per planted type."""
+    from matplotlib.figure import Figure
+
+    acc = report["heldout_accuracy"]
+    arms = [arm for arm in ("base", "rap", "random", "full") if acc.get(arm) is not None]
+    groups = ["all"] + sorted({t for per in acc["per_type"].values() for t in per})
+    fig = Figure(figsize=(2.2 + 1.6 * len(groups), 4.0))
+    ax = fig.subplots()
+    width = 0.8 / len(arms)
+    for i, arm in enumerate(arms):
+        xs = [g + (i - (len(arms) - 1) / 2) * width for g in range(len(groups))]
+        means = [acc[arm] if group == "all" else acc["per_type"].get(arm, {}).get(group, 0.0) for group in groups]
+        ax.bar(xs, means, width=width * 0.95, color=ARM_COLOURS[arm], label=ARM_NAMES[arm])
+        seeds = acc["per_seed"][arm]
+        if len(seeds) > 1:  # the spread over seeds, on the overall bar
+            ax.scatter([xs[0]] * len(seeds), seeds, color="black", s=10, zorder=3)
+            ax.errorbar([xs[0]], [means[0]], yerr=[[means[0] - min(seeds)], [max(seeds) - means[0]]],
+                        color="black", capsize=3, linewidth=1)
+    ax.set_xticks(range(len(groups)), groups)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("held-out accuracy")
+    ax.set_title("Held-out accuracy after GRPO (dots and bar: the seeds, overall)", fontsize=10)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(arms), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def timings_figure(report: dict[str, Any]):
+    """Horizontal bars of seconds per stage."""
+    from matplotlib.figure import Figure
+
+    stages = [(k, v) for k, v in report["timings"].items() if k != "total"]
+    fig = Figure(figsize=(6, 0.45 * len(stages) + 1.0))
+    ax = fig.subplots()
+    ax.barh([k for k, _ in stages][::-1], [v for _, v in stages][::-1], color="#4c72b0")
+    ax.set_xlabel("seconds")
+    ax.set_title(f"Time per stage (total {report['timings']['total']:.0f} s)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def write_report(report: dict[str, Any], rap_selection, out: Path) -> dict[str, Path]:
+    """Write `report.json`, `report.md` and `plots/` into `out`; return their paths."""
+    plots = out / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    rap_selection.report.save_plots(plots)
+    accuracy_figure(report).savefig(plots / "heldout_accuracy.png", dpi=110)
+    timings_figure(report).savefig(plots / "timings.png", dpi=110)
+    paths = {"json": out / "report.json", "markdown": out / "report.md"}
+    paths["json"].write_text(json.dumps(report, indent=2) + "\n")
+    paths["markdown"].write_text(_markdown(report, rap_selection.report.to_markdown()))
+    return paths

@@ -1,0 +1,203 @@
+"""`rap-hf quickstart --fast`: every stage runs for real and the report says what happened."""
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from datasets import load_dataset
+from huggingface_hub import DatasetCard, ModelCard
+from transformers import AutoModelForImageTextToText
+
+from rap_hf.data.synthetic import make_visual_world
+from rap_hf.embedded import embedded_world
+from rap_hf.quickstart import FAST_RECIPE, QuickstartConfig, run_quickstart
+from rap_hf.quickstart.pipeline import RUN_FILE, STAGES, StageClock, auroc, prepare_scorer, training_steps
+from rap_hf.selection import Selection
+
+ARMS = ("rap", "random", "full")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One `rap-hf quickstart --fast` from an empty cache, as a new user runs it."""
+    root = tmp_path_factory.mktemp("quickstart")
+    env = {**os.environ, "RAP_HF_CACHE": str(root / "cache"), "HF_HUB_OFFLINE": "1"}
+    out = root / "out"
+    result = subprocess.run([sys.executable, "-m", "rap_hf", "quickstart", "--fast", "--out", str(out)],
+                            env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    return {"out": out, "stdout": result.stdout, "report": report, "cache": root / "cache"}
+
+
+def test_a_line_per_stage(run):
+    for number, stage in enumerate(STAGES, start=1):
+        assert f"[{number}/{len(STAGES)}]" in run["stdout"]
+    assert set(run["report"]["timings"]) == {*STAGES, "total"}
+    timings = run["report"]["timings"]
+    assert timings["total"] >= sum(timings[s] for s in STAGES) - 1e-6
+
+
+def test_every_pool_row_is_accounted_for(run):
+    report, out = run["report"], run["out"]
+    pool = report["world"]["rows"]["pool"]
+    assert pool == FAST_RECIPE.score_rows == 96 and report["world"]["rows"]["heldout"] == 60
+    assert sum(report["world"]["planted"]["pool"].values()) == pool
+    selection = report["selection"]
+    assert sum(selection["counts"].values()) == pool
+    assert selection["fraction"] == pytest.approx(selection["kept"] / pool, abs=1e-4)
+    saved = Selection.load_from_disk(out / "selection")
+    assert len(saved.dataset) == selection["kept"] and len(saved.decisions) == pool
+    assert sum(selection["pass_rate_band"]["counts"].values()) == pool
+
+
+def test_detection_aurocs_match_the_scores(run):
+    decisions = Selection.load_from_disk(run["out"] / "selection").decisions
+    detection = run["report"]["detection"]
+    for key, column in (("cde_auroc_language_prior", "rap_cde"), ("logit_cde_auroc_language_prior", "rap_logit_cde")):
+        visual = [v for v, p in zip(decisions[column], decisions["rap_planted"]) if p == "visual" and v is not None]
+        prior = [v for v, p in zip(decisions[column], decisions["rap_planted"]) if p == "language_prior" and v is not None]
+        pairs = [(a > b) + 0.5 * (a == b) for a in visual for b in prior]
+        assert detection[key] == pytest.approx(sum(pairs) / len(pairs), abs=1e-4)
+    assert detection["rows"]["visual"] == run["report"]["world"]["planted"]["pool"]["visual"]
+
+
+def test_auroc():
+    assert auroc([3, 2], [1, 2]) == pytest.approx(0.875)
+    assert auroc([1.0], [float("nan")]) is None
+    assert auroc([0, 0], [1, 1]) == 0.0
+
+
+def test_arms_train_as_promised(run):
+    training = run["report"]["training"]
+    pool, kept = run["report"]["world"]["rows"]["pool"], run["report"]["selection"]["kept"]
+    config = QuickstartConfig(fast=True)
+    assert training["rap"]["rows"] == training["random"]["rows"] == kept
+    assert training["rap"]["steps"] == training["random"]["steps"] == training_steps(kept, config)
+    assert training["full"]["rows"] == pool and training["full"]["steps"] == training_steps(pool, config)
+    for arm in ARMS:
+        assert len(training[arm]["runs"]) == 1 and training[arm]["runs"][0]["steps"] == training[arm]["steps"]
+        assert training[arm]["seconds"][0] > 0
+
+
+def test_checkpoints_moved_away_from_the_scorer(run):
+    scorer = AutoModelForImageTextToText.from_pretrained(run["report"]["scorer"]["model"])
+    base = dict(scorer.named_parameters())
+    for arm in ARMS:
+        trained = AutoModelForImageTextToText.from_pretrained(run["out"] / "checkpoints" / f"{arm}-seed0")
+        moved = max((p - base[n]).abs().max().item() for n, p in trained.named_parameters())
+        assert moved > 0, arm
+
+
+def test_heldout_accuracy_is_what_the_evaluations_say(run):
+    report, out = run["report"], run["out"]
+    accuracy = report["heldout_accuracy"]
+    heldout = embedded_world(FAST_RECIPE)["test"]
+    planted = dict(zip(heldout["rap_id"], heldout["rap_planted"]))
+    for arm in ("base", *ARMS):
+        name = "base" if arm == "base" else f"{arm}-seed0"
+        summary = json.loads((out / "eval" / name / "summary.json").read_text())
+        rows = [json.loads(line) for line in (out / "eval" / name / "rows.jsonl").read_text().splitlines()]
+        assert len(rows) == report["world"]["rows"]["heldout"] == summary["total"] == len(heldout)
+        assert accuracy[arm] == pytest.approx(summary["accuracy"], abs=1e-4)
+        assert accuracy["per_seed"][arm] == [accuracy[arm]]
+        assert 0.0 <= accuracy[arm] <= 1.0
+        for kind, value in accuracy["per_type"][arm].items():
+            picked = [r["correct"] for r in rows if planted[r["rap_id"]] == kind]
+            assert value == pytest.approx(sum(picked) / len(picked), abs=1e-4)
+        assert set(accuracy["per_type"][arm]) == {"language_prior", "unsolvable", "visual"}
+
+
+def test_hub_trees_load_back(run):
+    out, report = run["out"], run["report"]
+    subset = load_dataset("parquet", data_files=str(out / "hub" / "subset" / "data" / "*.parquet"), split="train")
+    assert len(subset) == report["selection"]["kept"]
+    assert DatasetCard.load(out / "hub" / "subset" / "README.md").data.size_categories
+    card = ModelCard.load(out / "hub" / "model" / "README.md")
+    results = card.data.eval_results
+    assert results and math.isclose(results[0].metric_value, report["heldout_accuracy"]["per_seed"]["rap"][0],
+                                    abs_tol=1e-4)
+    assert (out / "hub" / "model" / "config.json").exists()
+
+
+def test_report_files(run):
+    out, report = run["out"], run["report"]
+    for name in ("score_distributions.png", "heldout_accuracy.png", "timings.png"):
+        assert (out / "plots" / name).read_bytes()[:4] == b"\x89PNG"
+    markdown = (out / "report.md").read_text()
+    assert "--fast` smoke run" in markdown and "**Verdict.**" in markdown
+    rap, rand = report["heldout_accuracy"]["rap"], report["heldout_accuracy"]["random"]
+    assert f"{100 * rap:.1f} %" in markdown and f"{100 * rand:.1f} %" in markdown
+    assert report["scorer"]["warm_up"]["cached"] is False and report["scorer"]["warm_up"]["seconds"] > 0
+    assert report["scorer"]["parameters"] > 100_000
+
+
+def test_a_second_run_reuses_the_warm_up(run, monkeypatch):
+    monkeypatch.setenv("RAP_HF_CACHE", str(run["cache"]))
+    import rap_hf.warmup
+
+    def fail(*args, **kwargs):
+        raise AssertionError("warmed up again")
+
+    monkeypatch.setattr(rap_hf.warmup, "warm_up", fail)
+    clock = StageClock(echo=lambda line: None)
+    model, info = prepare_scorer(QuickstartConfig(fast=True), clock)
+    assert info["warm_up"]["cached"] is True and Path(model) == Path(run["report"]["scorer"]["model"])
+    assert "loaded from the cache" in clock.notes["warm-up"]
+
+
+def test_bad_settings_fail_clearly():
+    with pytest.raises(ValueError, match="seeds"):
+        QuickstartConfig(seeds=0)
+    with pytest.raises(ValueError, match="epochs"):
+        QuickstartConfig(epochs=0)
+
+
+def test_cli_help_lists_the_flags():
+    result = subprocess.run([sys.executable, "-m", "rap_hf", "quickstart", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for flag in ("--out", "--fast", "--model", "--dataset", "--seeds"):
+        assert flag in result.stdout
+
+
+def test_a_model_and_dataset_of_your_own(tmp_path, tiny_vlm_paths):
+    """--model and --dataset: a dataset without a held-out split gets one carved from it; a model
+    that solves nothing keeps no rows, and the report says so instead of failing."""
+    make_visual_world(60, seed=3)["train"].save_to_disk(str(tmp_path / "rows"))
+    out = tmp_path / "out"
+    config = QuickstartConfig(output_dir=str(out), model=str(tiny_vlm_paths["qwen2_5_vl"]), dataset=str(tmp_path / "rows"),
+                              pool_rows=12, heldout_rows=6, seeds=1, max_new_tokens=6, device="cpu")
+    lines = []
+    report = run_quickstart(config, echo=lines.append)
+    assert report["world"]["rows"] == {"pool": 12, "heldout": 6}
+    assert report["scorer"]["warm_up"] is None and "skipped" in " ".join(lines)
+    pool_ids = set(Selection.load_from_disk(out / "selection").decisions["rap_id"])
+    heldout_ids = {json.loads(line)["rap_id"] for line in (out / "eval" / "base" / "rows.jsonl").read_text().splitlines()}
+    assert len(pool_ids) == 12 and len(heldout_ids) == 6 and not pool_ids & heldout_ids
+    assert report["selection"]["kept"] == 0 and sum(report["selection"]["counts"].values()) == 12
+    assert report["training"]["rap"]["steps"] == 0 and report["training"]["rap"]["runs"] == []
+    assert report["training"]["full"]["rows"] == 12 and len(report["training"]["full"]["runs"]) == 1
+    assert report["heldout_accuracy"]["rap"] is None and report["heldout_accuracy"]["full"] is not None
+    assert "RAP kept no rows" in (out / "report.md").read_text()
+    assert not (out / "hub" / "model").exists() and (out / "hub" / "subset" / "README.md").exists()
+
+
+def test_a_rerun_reuses_finished_training(run, tmp_path, monkeypatch):
+    """A quickstart interrupted while training the full pool: the rerun trains only that run again."""
+    out = tmp_path / "out"
+    shutil.copytree(run["out"], out)
+    (out / "checkpoints" / "full-seed0" / RUN_FILE).unlink()
+    monkeypatch.setenv("RAP_HF_CACHE", str(run["cache"]))
+    lines = []
+    report = run_quickstart(QuickstartConfig(output_dir=str(out), fast=True), echo=lines.append)
+    runs = {arm: report["training"][arm]["runs"][0] for arm in ARMS}
+    assert runs["rap"]["reused"] and runs["random"]["reused"] and not runs["full"]["reused"]
+    assert "2 finished run(s)" in "\n".join(lines) and "loaded from the cache" in "\n".join(lines)
+    assert report["scorer"]["scoring"]["cached"] is True
+    assert report["heldout_accuracy"]["rap"] == run["report"]["heldout_accuracy"]["rap"]
+    assert report["training"]["full"]["steps"] == run["report"]["training"]["full"]["steps"]
