@@ -53,9 +53,9 @@ class EmbeddedRecipe:
     num_rollouts: int = 5
     max_new_tokens: int = 40
     ace_min_rows: int = 8
-    """RAPConfig's default. The warmed-up model reasons in 9 tokens on the visual questions (19 to 24
-    on the others), so only the first token of those windows is a column; with 6, ACE flagged 40 of
-    the 44 rows CDE kept, every one a counting (visual) row."""
+    """RAPConfig's default. The warmed-up model's answers to the visual questions are too short for
+    any column to count, so ACE scores only the longer language-prior and unsolvable answers; with
+    6 it scored every row and flagged 40 of the 44 rows CDE kept, every one a counting (visual) row."""
 
     def scorer_digest(self) -> str:
         """Digest of the fields that decide the warmed-up scorer."""
