@@ -492,7 +492,7 @@ def _run(config: QuickstartConfig, echo: Callable[[str], None]) -> dict[str, Any
         clock.notes["selection"] = f"RAP kept {subsets.rap.report.kept} of {len(scored)}"
 
     arms = {"rap": lambda seed: subsets.rap.dataset, "random": lambda seed: subsets.random[seed].dataset,
-            "full": lambda seed: scored}
+            "full": lambda seed: subsets.full}
     sizes = {"rap": subsets.rap.report.kept, "random": subsets.rap.report.kept, "full": len(scored)}
     # The subsets train the same number of steps (they are the same size); the full pool the same passes.
     steps = {arm: training_steps(rows, config) for arm, rows in sizes.items()}
@@ -505,7 +505,7 @@ def _run(config: QuickstartConfig, echo: Callable[[str], None]) -> dict[str, Any
             training[arm].append({"seed": seed, **train_arm(model, arms[arm](seed), steps=steps[arm], seed=seed,
                                                              config=config, output_dir=folder)})
             checkpoints[arm].append(folder)
-        reused = sum(run["reused"] for runs in training.values() for run in runs)
+        reused = sum(run["reused"] for arm_runs in training.values() for run in arm_runs)
         if reused:
             clock.notes["training"] = f"{reused} finished run(s) of an earlier, interrupted quickstart reused"
 
