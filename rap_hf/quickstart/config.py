@@ -9,8 +9,8 @@ from typing import Any
 from ..embedded import DEFAULT_RECIPE, EmbeddedRecipe
 
 # The smoke run of `--fast` (what the test suite runs): a short warm-up that teaches the answer
-# format and little else, fewer rows and rollouts, one seed. It checks that every stage runs and
-# reports; its accuracies say nothing about RAP.
+# format and little else, fewer rows, shorter responses, one seed. It checks that every stage runs
+# and reports; its accuracies say nothing about RAP.
 FAST_RECIPE = dataclasses.replace(DEFAULT_RECIPE, world_rows=360, warm_up_steps=150, score_rows=96,
                                   max_new_tokens=32)
 
