@@ -133,6 +133,9 @@ def test_report_files(run):
     assert "--fast` smoke run" in markdown and "**Verdict.**" in markdown
     rap, rand = report["heldout_accuracy"]["rap"], report["heldout_accuracy"]["random"]
     assert f"{100 * rap:.1f} %" in markdown and f"{100 * rand:.1f} %" in markdown
+    ace = report["selection"]["ace"]
+    assert f"ACE scored {ace['scored']} of {report['world']['rows']['pool']} rows" in markdown
+    assert 0 <= ace["flagged"] <= ace["scored"] <= report["world"]["rows"]["pool"]
     assert report["scorer"]["warm_up"]["cached"] is False and report["scorer"]["warm_up"]["seconds"] > 0
     assert report["scorer"]["parameters"] > 100_000
 

@@ -92,6 +92,10 @@ def _markdown(report: dict[str, Any], selection_md: str) -> str:
                      + "; pass-rate band " + ", ".join(f"{k} {v}" for k, v in (sel["pass_rate_band"]["planted_kept"] or {}).items())
                      + f" ({sel['pass_rate_band']['kept']} rows).")
         lines.append("")
+    ace = sel.get("ace")
+    if ace:
+        lines += [f"ACE scored {ace['scored']} of {world['rows']['pool']} rows (a column needs "
+                  f"{scorer['scoring']['ace_min_rows']} reasoning tokens after it) and flagged {ace['flagged']}.", ""]
     lines += ["## Detection of language-prior rows", ""]
     if det.get("cde_auroc_language_prior") is None and det.get("note"):
         lines.append(f"Not measured: {det['note']}.")
