@@ -7,7 +7,6 @@ and each output can be opened with `datasets.load_from_disk`.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -135,7 +134,7 @@ def _config_values(args: argparse.Namespace, config_cls) -> dict:
     import dataclasses
 
     values: dict = {}
-    if args.config:
+    if getattr(args, "config", None):
         import yaml
 
         with open(args.config) as f:
@@ -152,11 +151,14 @@ def _config_values(args: argparse.Namespace, config_cls) -> dict:
     return values
 
 
-def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
-    """One flag per field of a config dataclass, with its help; unset flags keep YAML or defaults."""
+def _add_config_flags(parser: argparse.ArgumentParser, config_cls, skip: Sequence[str] = ()) -> None:
+    """One flag per field of a config dataclass (but `skip`), with its help; unset flags keep YAML or
+    defaults."""
     import dataclasses
 
     for f in dataclasses.fields(config_cls):
+        if f.name in skip:
+            continue
         flag = "--" + f.name.replace("_", "-")
         kind = str(f.type)
         help_text = (f.metadata.get("help", "") + f" (default: {f.default!r})").replace("%", "%%")
@@ -233,9 +235,7 @@ def _cmd_push(args: argparse.Namespace) -> int:
 def _cmd_quickstart(args: argparse.Namespace) -> int:
     from .quickstart import QuickstartConfig, run_quickstart
 
-    names = {f.name for f in dataclasses.fields(QuickstartConfig)}
-    config = QuickstartConfig(**{name: value for name, value in vars(args).items() if name in names})
-    run_quickstart(config)
+    run_quickstart(QuickstartConfig(**_config_values(args, QuickstartConfig)))
     return 0
 
 
@@ -361,15 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Runs every RAP stage for real and writes report.json, report.md, plots, the "
                                    "subset, the checkpoints and the Hub trees to --out. The first run warms up the "
                                    "embedded scorer (cached afterwards).")
-    help_text = QuickstartConfig.help()
-    p.add_argument("--out", dest="output_dir", default="rap-quickstart", help=help_text["output_dir"])
-    p.add_argument("--fast", action="store_true", help=help_text["fast"])
-    for name, kind in (("model", str), ("dataset", str), ("train_split", str), ("heldout_split", str),
-                       ("pool_rows", int), ("heldout_rows", int), ("seeds", int), ("epochs", float),
-                       ("learning_rate", float), ("num_generations", int), ("prompts_per_step", int),
-                       ("max_new_tokens", int), ("hub_prefix", str), ("device", str)):
-        default = QuickstartConfig.__dataclass_fields__[name].default
-        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=default, help=help_text[name])
+    p.add_argument("--out", dest="output_dir", help=QuickstartConfig.help()["output_dir"] + " (default: rap-quickstart)")
+    _add_config_flags(p, QuickstartConfig, skip=("output_dir",))
     p.set_defaults(func=_cmd_quickstart)
     return parser
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
+from ..config import _ConfigMethods
 from ..embedded import DEFAULT_RECIPE, EmbeddedRecipe
 
 # The smoke run of `--fast` (what the test suite runs): a short warm-up that teaches the answer
@@ -16,7 +16,7 @@ FAST_RECIPE = dataclasses.replace(DEFAULT_RECIPE, world_rows=360, warm_up_steps=
 
 
 @dataclass
-class QuickstartConfig:
+class QuickstartConfig(_ConfigMethods):
     """Settings of the end-to-end study (`rap_hf.quickstart.run_quickstart`)."""
 
     output_dir: str = field(default="rap-quickstart", metadata={"help": "Folder the report, plots, subsets, "
@@ -85,10 +85,3 @@ class QuickstartConfig:
         if self.max_new_tokens is not None:
             return self.max_new_tokens
         return self.recipe().max_new_tokens if self.model is None else 1024
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def help(cls) -> dict[str, str]:
-        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
