@@ -24,17 +24,15 @@ def verdict(report: dict[str, Any]) -> str:
     diff = 100 * (rap - rand)
     spread = 100 * max(acc["std"].get("rap") or 0.0, acc["std"].get("random") or 0.0)
     seeds = len(acc["per_seed"]["rap"])
+    figures = f"{_pct(rap)} against {_pct(rand)} ({diff:+.1f} points; " + (
+        f"seed standard deviation up to {spread:.1f} points over {seeds} seeds)" if seeds > 1
+        else "a single seed, so no spread to compare with)")
     if seeds > 1 and abs(diff) <= spread:
-        return (f"RAP and the random subset are within the seed spread of each other: {_pct(rap)} against "
-                f"{_pct(rand)} ({diff:+.1f} points; seed standard deviation up to {spread:.1f} points over "
-                f"{seeds} seeds). On this run RAP did not beat random.")
+        return (f"RAP and the random subset are within the seed spread of each other: {figures}. "
+                "On this run RAP did not beat random.")
     if diff > 0:
-        return (f"RAP beat the random subset of the same size: {_pct(rap)} against {_pct(rand)} ({diff:+.1f} points"
-                + (f"; seed standard deviation up to {spread:.1f} points over {seeds} seeds)." if seeds > 1
-                   else "; a single seed, so no spread to compare with)."))
-    return (f"RAP did not beat the random subset of the same size: {_pct(rap)} against {_pct(rand)} "
-            f"({diff:+.1f} points" + (f"; seed standard deviation up to {spread:.1f} points over {seeds} seeds)."
-                                      if seeds > 1 else "; a single seed)."))
+        return f"RAP beat the random subset of the same size: {figures}."
+    return f"RAP did not beat the random subset of the same size: {figures}."
 
 
 def accuracy_table(report: dict[str, Any]) -> str:
