@@ -32,6 +32,7 @@ from typing import Any
 
 from . import __version__
 from .data.schema import rap_ids_digest
+from .rollouts.sampling import SAMPLER_NAME
 
 DEFAULT_SHARD_ROWS = 256
 MANIFEST = "manifest.json"
@@ -134,6 +135,7 @@ class ShardedScoring:
                 "format": 1,
                 "rap_hf": __version__,
                 "scorer": type(self.scorer).__name__,
+                "sampler": SAMPLER_NAME,
                 "model": self.scorer.model_ref,
                 "model_fingerprint": _settings_fingerprint(self.scorer, rows["rap_id_sha256"]),
                 "config": {k: v for k, v in config.items() if k not in EXECUTION_FIELDS},
@@ -439,7 +441,7 @@ def _compare(stored: dict[str, Any], current: dict[str, Any], where: Path) -> No
         then, now = stored.get("config", {}).get(name), current["config"].get(name)
         if then != now:
             differences.append(f"{name}: {then!r} then, {now!r} now")
-    for name, what in (("scorer", "scorer"), ("rap_hf", "rap-hf version")):
+    for name, what in (("scorer", "scorer"), ("sampler", "sampler"), ("rap_hf", "rap-hf version")):
         if stored.get(name) != current[name]:
             differences.append(f"{what}: {stored.get(name)} then, {current[name]} now")
     # The model is compared by its files (or Hub revision), so a moved or re-linked folder still resumes.

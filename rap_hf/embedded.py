@@ -62,8 +62,10 @@ class EmbeddedRecipe:
         return _digest({name: getattr(self, name) for name in SCORER_FIELDS})
 
     def digest(self) -> str:
-        """Digest of the whole recipe (what decides the scores)."""
-        return _digest(dataclasses.asdict(self))
+        """Digest of the whole recipe and the rollout sampler (what decides the scores)."""
+        from .rollouts.sampling import SAMPLER_NAME
+
+        return _digest({**dataclasses.asdict(self), "sampler": SAMPLER_NAME})
 
     def rap_config(self, **overrides):
         """The `RAPConfig` the embedded world is scored with."""

@@ -1,5 +1,6 @@
 """Sharded, resumable scoring (`rap-hf score`): one process, two under `accelerate launch`, resume."""
 
+import json
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ from datasets import load_from_disk
 
 from rap_hf import RAPConfig, RAPScorer
 from rap_hf.cli import main
+from rap_hf.rollouts.sampling import SAMPLER_NAME
 
 # On the CPU even where there is a GPU: the two-process test runs two CPU ranks, and all must agree.
 FLAGS = ["--num-rollouts", "2", "--max-new-tokens", "6", "--no-compute-ace", "--map-batch-size", "2", "--device", "cpu"]
@@ -166,6 +168,13 @@ def test_resuming_with_other_settings_is_refused(single, model, tiny_vlm_paths, 
     assert f"model: {model} then, {tiny_vlm_paths['llava']} now" in capsys.readouterr().err
     assert main([*_score_args(model, rows_dir, out), "--shard-rows", "3"]) == 1
     assert "--shard-rows: 2 then, 3 now" in capsys.readouterr().err
+    # Shards drawn by another rollout sampler (an older rap-hf) are not mixed with this one's.
+    manifest = json.loads((shards / "manifest.json").read_text())
+    assert manifest["sampler"] == SAMPLER_NAME
+    (shards / "manifest.json").write_text(json.dumps({**manifest, "sampler": "gumbel-splitmix64"}))
+    assert main(_score_args(model, rows_dir, out)) == 1
+    assert f"sampler: gumbel-splitmix64 then, {SAMPLER_NAME} now" in capsys.readouterr().err
+    (shards / "manifest.json").write_text(json.dumps(manifest))
     # Other input rows.
     other = tmp_path / "other_rows"
     load_from_disk(str(rows_dir)).select(range(6)).save_to_disk(str(other))

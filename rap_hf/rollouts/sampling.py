@@ -2,19 +2,27 @@
 
 `generate` draws every sequence of a batch from one random stream, so a row's responses change when
 the rows beside it change, or when its M samples are drawn in rounds. `SeededSampler` replaces that
-draw with the Gumbel-max trick, the noise coming from a counter-based hash of (sample seed, step,
-token). Sample j of a row is then the same wherever and whenever it is drawn: scoring is reproducible
-across batch sizes and processes, and adaptive rollouts can stop early yet stay identical to the
-full draw. Temperature and top-p are applied here, before the noise, exactly as sampling would.
+draw by inverse-CDF sampling with one uniform number per sequence and step, the number coming from a
+counter-based hash of (sample seed, step). Sample j of a row is then the same wherever and whenever
+it is drawn: scoring is reproducible across batch sizes and processes, and adaptive rollouts can
+stop early yet stay identical to the full draw. Temperature and top-p are applied here, exactly as
+sampling would.
+
+One uniform per step (hashed on the CPU, a block of steps at a time) instead of one Gumbel number per
+vocabulary entry keeps the sampler's own work to a softmax, a cumulative sum and a binary search over
+the vocabulary: about what `generate`'s own sampling costs.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
+SAMPLER_NAME = "inverse-cdf-splitmix64"
+"""Names the draw: scores made with another sampler differ, so caches and resumed shards record it."""
 
 
 def _signed(constant: int) -> int:
@@ -27,6 +35,9 @@ _GOLDEN = _signed(0x9E3779B97F4A7C15)
 _MIX_1 = _signed(0xBF58476D1CE4E5B9)
 _MIX_2 = _signed(0x94D049BB133111EB)
 _STEP = _signed(0x632BE59BD9B4E019)
+
+# Steps whose uniform numbers are hashed at once (on the CPU) and moved to the device in one copy.
+_BLOCK = 64
 
 
 def sample_seed(seed: int, rap_id: str, condition: str, index: int) -> int:
@@ -48,21 +59,37 @@ def _mix(x: torch.Tensor) -> torch.Tensor:
     return x ^ _shift_right(x, 31)
 
 
-def gumbel_noise(seeds: torch.Tensor, step: int, vocab_size: int) -> torch.Tensor:
-    """Standard Gumbel noise `[len(seeds), vocab_size]`, a pure function of (seed, step, token)."""
-    tokens = torch.arange(vocab_size, device=seeds.device, dtype=torch.int64)
-    step_term = torch.full((1, 1), step, dtype=torch.int64, device=seeds.device) * _STEP  # wraps like the rest
-    x = _mix(seeds[:, None] * _GOLDEN + step_term + _mix(tokens + 1)[None, :])
-    uniform = _shift_right(x, 11).double().add_(0.5).mul_(2.0**-53)  # top 53 bits, in (0, 1)
-    return -torch.log(-torch.log(uniform))
+def uniforms(seeds: torch.Tensor, first_step: int, num_steps: int) -> torch.Tensor:
+    """Uniform numbers in (0, 1), `[len(seeds), num_steps]` float64: a pure function of (seed, step)."""
+    steps = torch.arange(first_step, first_step + num_steps, dtype=torch.int64, device=seeds.device)
+    x = _mix(_mix(seeds[:, None] * _GOLDEN + steps[None, :] * _STEP))
+    return _shift_right(x, 11).double().add_(0.5).mul_(2.0**-53)  # top 53 bits, in (0, 1)
+
+
+def draw(probabilities: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF draw: per row, the first position where the cumulative probability exceeds
+    `uniform` times the row's total. Rows need not sum to one (top-p passes the kept mass).
+
+    Never returns a position of probability zero, so masked tokens stay masked.
+    """
+    cumulative = probabilities.cumsum(dim=-1)
+    total = cumulative[:, -1:]
+    # Strictly below the total, so the search always lands on a position (u rounds up to 1 in float32).
+    target = torch.minimum(uniform.to(total.dtype)[:, None] * total, torch.nextafter(total, torch.zeros_like(total)))
+    position = torch.searchsorted(cumulative, target, right=True).clamp_(max=probabilities.shape[-1] - 1)
+    # A parallel cumulative sum (CUDA) may round a flat step of a zero-probability token upwards;
+    # landing there is a rounding event, not a draw: take the row's most likely position instead.
+    chosen = probabilities.gather(-1, position)
+    return torch.where(chosen > 0, position, probabilities.argmax(dim=-1, keepdim=True)).squeeze(-1)
 
 
 class SeededSampler:
     """A logits processor that samples one token per sequence from its own seeded stream.
 
-    It applies temperature and top-p, adds the sequence's Gumbel noise, and returns scores that are
-    -inf everywhere but the drawn token, so `generate(do_sample=True)` (with temperature 1, top-p 1,
-    top-k 0 there) picks that token with certainty.
+    It applies temperature and top-p, draws the token by inverse CDF with the sequence's uniform
+    number for this step, and returns scores that are -inf everywhere but the drawn token, so greedy
+    decoding takes it (`generate_kwargs`). Greedy `generate` draws one sequence per input row: repeat
+    a prompt once per sample, in the order of the seeds.
     """
 
     def __init__(self, seeds: Sequence[int], *, temperature: float = 1.0, top_p: float = 1.0):
@@ -72,6 +99,20 @@ class SeededSampler:
         self.temperature = temperature
         self.top_p = top_p
         self._start: int | None = None
+        self._block: torch.Tensor | None = None  # uniform numbers of steps [_block_start, _block_start + _BLOCK)
+        self._block_start = 0
+
+    def generate_kwargs(self) -> dict[str, Any]:
+        """What `model.generate` needs to sample through this processor and nothing else: greedy
+        decoding, so no warper of the checkpoint's generation config (top-k, temperature) applies."""
+        return dict(do_sample=False, num_return_sequences=1, temperature=None, top_p=None, top_k=None,
+                    logits_processor=[self])
+
+    def _uniform(self, step: int, device: torch.device) -> torch.Tensor:
+        if self._block is None or not self._block_start <= step < self._block_start + _BLOCK:
+            self._block_start = step - step % _BLOCK
+            self._block = uniforms(self.seeds, self._block_start, _BLOCK).to(device)
+        return self._block[:, step - self._block_start]
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         if self._start is None:
@@ -79,16 +120,19 @@ class SeededSampler:
         step = input_ids.shape[1] - self._start
         if scores.shape[0] != len(self.seeds):
             raise ValueError(f"{scores.shape[0]} sequences but {len(self.seeds)} seeds")
-        logits = scores.float() / self.temperature
+        logits = scores.float()
+        if self.temperature != 1.0:
+            logits = logits / self.temperature
+        uniform = self._uniform(step, scores.device)
         if self.top_p < 1.0:
             ordered, order = torch.sort(logits, descending=True, dim=-1)
             probabilities = torch.softmax(ordered, dim=-1)
-            # Drop a token when the ones ranked above it already reach top_p (the first always stays).
-            drop_sorted = (probabilities.cumsum(dim=-1) - probabilities) >= self.top_p
-            drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-            logits = logits.masked_fill(drop, float("-inf"))
-        noise = gumbel_noise(self.seeds.to(scores.device), step, scores.shape[-1]).to(logits.dtype)
-        choice = torch.argmax(logits + noise, dim=-1)
+            # Drop a token when the ones ranked above it already reach top_p (the first always stays);
+            # the kept tokens are a prefix of the sorted order, and the draw renormalises over them.
+            dropped = (probabilities.cumsum(dim=-1) - probabilities) >= self.top_p
+            choice = order.gather(-1, draw(probabilities.masked_fill(dropped, 0.0), uniform)[:, None]).squeeze(-1)
+        else:
+            choice = draw(torch.softmax(logits, dim=-1), uniform)
         out = torch.full_like(scores, float("-inf"))
         out.scatter_(-1, choice[:, None], 0.0)
         return out

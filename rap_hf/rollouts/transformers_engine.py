@@ -100,9 +100,9 @@ def ensure_fits(processor, model, prompt: Prompt) -> None:
 class TransformersEngine:
     """Samples M responses per prompt with `model.generate`.
 
-    Each batch is tokenised once; `num_return_sequences=M` draws the M samples of every prompt from
-    that single encoding. Sampling is reproducible: the same seed and the same batch give the same
-    responses, and the global RNG state of the caller is left untouched.
+    Each prompt is encoded once (images processed once) however many samples it gets. Sampling is
+    reproducible: per-sample seeds give responses that do not depend on the batch, one `seed` gives
+    the same responses for the same batch, and the global RNG state of the caller is left untouched.
     """
 
     def __init__(self, model, processor):
@@ -133,13 +133,9 @@ class TransformersEngine:
         """
         if not prompts:
             return []
-        inputs = processor_inputs(self.processor, prompts, self.device)
-        prompt_length = inputs["input_ids"].shape[1]
         sampling = temperature > 0
         generation_kwargs = dict(
             max_new_tokens=max_new_tokens,
-            do_sample=sampling,
-            num_return_sequences=num_samples,
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.model.generation_config.eos_token_id or self.tokenizer.eos_token_id,
             # Checkpoints ship their own chat defaults (Qwen2.5-VL: repetition_penalty 1.05, top_k 1);
@@ -149,12 +145,19 @@ class TransformersEngine:
         if sampling and sample_seeds is not None:
             if len(sample_seeds) != len(prompts) or any(len(s) != num_samples for s in sample_seeds):
                 raise ValueError("sample_seeds needs one list of num_samples seeds per prompt")
-            # generate repeats each prompt num_samples times in a row: seeds in the same order.
-            flat = [s for per_prompt in sample_seeds for s in per_prompt]
-            generation_kwargs.update(temperature=1.0, top_p=1.0, top_k=0,
-                                     logits_processor=[SeededSampler(flat, temperature=temperature, top_p=top_p)])
-        elif sampling:
-            generation_kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
+            # One sequence per sample, in the order of the seeds; the sampler draws each token and
+            # decoding just takes it (`generate`'s own sampling would redo a softmax and a multinomial).
+            sequences = [prompt for prompt in prompts for _ in range(num_samples)]
+            sampler = SeededSampler([s for per_prompt in sample_seeds for s in per_prompt],
+                                    temperature=temperature, top_p=top_p)
+            generation_kwargs.update(sampler.generate_kwargs())
+        else:
+            sequences = prompts  # generate repeats each prompt num_return_sequences times
+            generation_kwargs.update(do_sample=sampling, num_return_sequences=num_samples)
+            if sampling:
+                generation_kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
+        inputs = processor_inputs(self.processor, sequences, self.device)
+        prompt_length = inputs["input_ids"].shape[1]
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), torch.inference_mode():
             torch.manual_seed(seed)

@@ -29,7 +29,7 @@ from ..data.schema import parse_choices
 from ..prompts import render_prompt
 from ..retry import batch_or_alone
 from ..rollouts import Prompt, make_engine
-from ..rollouts.sampling import sample_seed
+from ..rollouts.sampling import SAMPLER_NAME, sample_seed
 from . import ace as ace_math
 from .adaptive import can_stop
 from .cde import accuracy, verify_rollouts
@@ -166,8 +166,8 @@ class _BaseScorer:
         """A stable cache key for `ds.map(..., new_fingerprint=...)` (64 hex characters at most).
 
         Built from the dataset's fingerprint, the model (Hub id and revision, or a digest of a local
-        folder's weight files that reads only their first and last MiB), the config and the library
-        version. Computing it never loads or hashes a whole model.
+        folder's weight files that reads only their first and last MiB), the config, the sampler and
+        the library version. Computing it never loads or hashes a whole model.
         """
         payload = json.dumps(
             {
@@ -176,6 +176,7 @@ class _BaseScorer:
                 "model": self._model_identity(),
                 "processor": self.processor_ref,
                 "config": self.config.to_dict(),
+                "sampler": SAMPLER_NAME,
                 "version": __version__,
             },
             sort_keys=True,
