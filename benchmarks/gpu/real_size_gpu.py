@@ -1,14 +1,22 @@
 """GPU check of RAP scoring on a Qwen2.5-VL model of real size (the published 3B's dimensions).
 
-    python -m benchmarks.gpu.real_size_gpu [--rows 32] [--max-new-tokens 256] [--out DIR]
+    python -m benchmarks.gpu.real_size_gpu [--rows 32] [--max-new-tokens 256] [--out DIR] [--no-floor]
     python -m benchmarks.gpu.real_size_gpu --dry-run     # the same code paths, scaled down, on CPU
 
 Nothing is downloaded: the model is built from the published Qwen2.5-VL-3B-Instruct dimensions with
 random weights, straight on the GPU in bfloat16 (the text vocabulary stays the small offline
 tokenizer's, so the output head is smaller than the real one: about 8 % of the 3B's parameters).
 It measures, and writes to one JSON:
-- rollouts per second of the transformers engine (and of vLLM where it can be imported) through
-  `RAPScorer` (M = 5 per condition, ACE on), and that every row gets valid scores;
+- first, on a clean GPU, `benchmarks.scoring_speed` on CUDA (tiny model, 32 rows, batch 16, 128
+  tokens, 3 repeats): `RAPScorer` against the naive loop and the bare `generate` floor, and the
+  seeded sampler's own cost (its full JSON beside this one, its ratios under "floor");
+- rollouts per second of the transformers engine through `RAPScorer` (M = 5 per condition, ACE
+  on), and that every row gets valid scores;
+- under "from_checkpoint", the same rows through the vLLM engine (`backend="vllm"`) where vLLM
+  imports: the model is saved to a folder first (vLLM loads checkpoints, not model objects), the
+  in-memory copy is freed, and `RAPScorer` loads the folder, rolls out with vLLM and runs ACE with
+  transformers. `--dry-run` scores that saved folder with the transformers engine instead (vLLM
+  needs a GPU), so the checkpoint half is checked on CPU too;
 - peak GPU memory of ACE's one-layer capture against `output_attentions=True` over all layers, on one
   2k-token sequence.
 Exit code 1 when a check fails.
@@ -17,6 +25,7 @@ Exit code 1 when a check fails.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -72,6 +81,7 @@ def build_model(dims: dict, image_size: int, device, dtype):
 
 def score_rollouts(model, processor, rows, *, num_rollouts: int, max_new_tokens: int, batch_size: int,
                    backend: str = "transformers") -> dict:
+    """Score `rows` with `RAPScorer` (`model`: a loaded model or a saved folder) and check the scores."""
     from rap_hf import RAPConfig, RAPScorer
 
     config = RAPConfig(num_rollouts=num_rollouts, max_new_tokens=max_new_tokens, batch_size=batch_size,
@@ -94,6 +104,33 @@ def score_rollouts(model, processor, rows, *, num_rollouts: int, max_new_tokens:
         "valid": not errors and len(cde) == len(rows) and all(-1 <= c <= 1 for c in cde)
         and len(ace) == len(rows) and all(math.isfinite(a) for a in ace),
     }
+
+
+def floor_comparison(out: Path, *, dry_run: bool) -> dict:
+    """`benchmarks.scoring_speed` at the settings of its H200 run (tiny ones in a dry run): the ratios."""
+    from benchmarks import scoring_speed
+
+    settings = (["--rows", "4", "--batch-size", "4", "--repeats", "1", "--max-new-tokens", "8"] if dry_run
+                else ["--rows", "32", "--batch-size", "16", "--repeats", "3", "--max-new-tokens", "128"])
+    name = "scoring_speed_dry_run.json" if dry_run else "scoring_speed_gpu.json"
+    start = time.perf_counter()
+    results = scoring_speed.main([*settings, "--out", str(out / name)])
+    entry = results["by_length"][0]
+    return {"json": name, "settings": settings, "seconds": round(time.perf_counter() - start, 1),
+            "rows_per_second": entry["rows_per_second"], "speedup_vs_naive": round(entry["speedup_vs_naive"], 2),
+            "ratio_to_floor": round(entry["ratio_to_floor"], 3),
+            "seeded_sampler_ratio": round(entry["seeded_sampler_ratio"], 3), "goals_met": entry["goals_met"]}
+
+
+def vllm_missing(dry_run: bool) -> str | None:
+    """Why the vLLM pass cannot run here, or None. A dry run scores the saved folder with transformers."""
+    if dry_run:
+        return None
+    try:
+        import vllm  # noqa: F401  (only whether it imports)
+    except ImportError:
+        return "vLLM is not installed here: the vLLM engine was not measured"
+    return None
 
 
 def ace_memory(model, processor, sequence_tokens: int, device) -> dict:
@@ -146,6 +183,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--image-size", type=int, default=448, help="448 px = 256 image tokens per picture")
     parser.add_argument("--ace-tokens", type=int, default=2048)
+    parser.add_argument("--no-floor", dest="floor", action="store_false",
+                        help="skip the scoring_speed comparison with the floor (about 3 minutes on an H200)")
     parser.add_argument("--dry-run", action="store_true", help="scaled down, on CPU: checks the code paths")
     parser.add_argument("--out", default=os.environ.get("OUT", "benchmarks/results"))
     args = parser.parse_args(argv)
@@ -160,22 +199,36 @@ def main(argv=None) -> int:
 
     report = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu", "torch": torch.__version__,
               "dry_run": args.dry_run, "settings": vars(args).copy()}
+    if args.floor:
+        report["floor"] = floor_comparison(Path(args.out), dry_run=args.dry_run)
     start = time.perf_counter()
     model, processor = build_model(dims, args.image_size, device, dtype)
     report["model"] = {"parameters": sum(p.numel() for p in model.parameters()), "dtype": str(dtype),
                        "build_seconds": round(time.perf_counter() - start, 1)}
     rows = make_visual_world(int(args.rows * 1.3) + 2, seed=0, image_size=args.image_size)["train"]
     rows = rows.select(range(args.rows))
-    report["transformers"] = score_rollouts(model, processor, rows, num_rollouts=args.num_rollouts,
-                                            max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
-    try:
-        import vllm  # noqa: F401  (only whether it imports)
-    except ImportError:
-        report["vllm"] = "not installed here: the vLLM engine was not measured"
-    else:
-        report["vllm"] = "installed, but needs a saved checkpoint: run benchmarks/gpu/score_gpu.py for the engine"
+    settings = dict(num_rollouts=args.num_rollouts, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    report["transformers"] = score_rollouts(model, processor, rows, **settings)
     report["ace_memory"] = ace_memory(model, processor, args.ace_tokens, device)
-    report["ok"] = bool(report["transformers"]["valid"])
+    # Last, as it frees the in-memory model: vLLM loads checkpoints, and sizes its cache from free memory.
+    missing = vllm_missing(args.dry_run)
+    if missing:
+        report["from_checkpoint"] = {"measured": False, "why": missing}
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            start = time.perf_counter()
+            model.save_pretrained(folder)
+            processor.save_pretrained(folder)
+            save_seconds = round(time.perf_counter() - start, 1)
+            del model
+            gc.collect()
+            if device == "cuda":
+                torch.cuda.empty_cache()
+            backend = "transformers" if args.dry_run else "vllm"
+            report["from_checkpoint"] = {"measured": True, "save_seconds": save_seconds,
+                                         **score_rollouts(folder, processor, rows, backend=backend, **settings)}
+    checkpoint = report["from_checkpoint"]
+    report["ok"] = bool(report["transformers"]["valid"]) and (not checkpoint["measured"] or bool(checkpoint["valid"]))
     text = json.dumps(report, indent=2, default=str)
     print(text)
     Path(args.out).mkdir(parents=True, exist_ok=True)
