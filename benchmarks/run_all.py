@@ -2,7 +2,7 @@
 
     python -m benchmarks.run_all [--quick] [--with-logit-cde] [--out-dir DIR]
 
-Runs `selection_speed`, `scoring_speed` and `ace_memory` (about 6 minutes on 2 cores; `--quick`:
+Runs `selection_speed`, `scoring_speed`, `sampler_speed` and `ace_memory` (about 7 minutes on 2 cores; `--quick`:
 small settings, about 1 minute, written to a temporary folder unless `--out-dir` is given, so the
 measured figures under benchmarks/results/ are not overwritten by a smoke run). The logit-CDE study
 warms a model up first (its README run of 1,000 steps took 18 minutes), so it runs only with
@@ -26,6 +26,7 @@ from typing import Any
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "selection_speed": ([], ["--rows", "100000", "--compare", "1000", "--repeats", "1"]),
     "scoring_speed": ([], ["--rows", "8", "--max-new-tokens", "16", "--repeats", "1"]),
+    "sampler_speed": ([], ["--shapes", "40x648", "8x32000", "--repeats", "5"]),
     "ace_memory": ([], ["--layers", "4", "--tokens", "512"]),
     "logit_cde_study": ([], ["--rows", "20", "--steps", "20"]),
 }
@@ -50,6 +51,16 @@ def _scoring(r: dict) -> list[tuple[str, str]]:
                      f"{e['ratio_to_floor']:.2f}x {'met' if e['goals_met']['ratio_to_floor'] else 'MISSED'}"))
         rows.append(("  floor vs naive (the most any batched scorer gains here)", f"{e['floor_speedup_vs_naive']:.2f}x"))
         rows.append(("  seeded sampler: floor_seeded / floor", f"{e['seeded_sampler_ratio']:.2f}x"))
+    return rows
+
+
+def _sampler(r: dict) -> list[tuple[str, str]]:
+    rows = []
+    for e in r["by_shape"]:
+        ms = e["ms_per_step"]
+        rows.append((f"{e['device']} ms per step, {e['sequences']} x {e['vocabulary']:,}: generate / seeded / gumbel",
+                     f"{ms['generate']:.3f} / {ms['seeded']:.3f} / {ms['gumbel']:.3f}"))
+        rows.append(("  seeded / generate's own sampling", f"{e['seeded_over_generate']:.2f}x"))
     return rows
 
 
@@ -78,7 +89,8 @@ def _logit(r: dict) -> list[tuple[str, str]]:
 
 
 SUMMARIES: dict[str, Callable[[dict], list[tuple[str, str]]]] = {
-    "selection_speed": _selection, "scoring_speed": _scoring, "ace_memory": _ace, "logit_cde_study": _logit,
+    "selection_speed": _selection, "scoring_speed": _scoring, "sampler_speed": _sampler, "ace_memory": _ace,
+    "logit_cde_study": _logit,
 }
 
 

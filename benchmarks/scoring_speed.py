@@ -225,10 +225,9 @@ def naive_score(model, eager_model, processor, rows, *, num_rollouts: int, max_n
     return results
 
 
-def prepare_floor(processor, rows, batch_size: int, num_rollouts: int, device) -> list[tuple]:
+def prepare_floor(processor, rows, batch_size: int, device) -> list[tuple[dict, dict, list[dict]]]:
     """The floor's inputs, built before its clock starts: per chunk the two left-padded prompt
-    batches, the same with each prompt repeated M times (the seeded sampler draws one sequence per
-    input row, as the scorer's engine does), and per row its encoded image prompt (for ACE)."""
+    batches, and per row its encoded image prompt (for the ACE forward pass)."""
     from rap_hf.data.images import decode_row_images
     from rap_hf.prompts import render_prompt
     from rap_hf.rollouts import Prompt
@@ -243,11 +242,8 @@ def prepare_floor(processor, rows, batch_size: int, num_rollouts: int, device) -
             image_prompts.append(Prompt(render_prompt(processor, row["question"], len(images)), images))
             text_prompts.append(Prompt(render_prompt(processor, row["question"], len(images), with_images=False)))
         encoded = [{k: v.to(device) for k, v in encode(processor, p).items()} for p in image_prompts]
-        repeated = lambda prompts: [p for p in prompts for _ in range(num_rollouts)]  # noqa: E731
         chunks.append((processor_inputs(processor, image_prompts, device),
-                       processor_inputs(processor, text_prompts, device),
-                       processor_inputs(processor, repeated(image_prompts), device),
-                       processor_inputs(processor, repeated(text_prompts), device), encoded))
+                       processor_inputs(processor, text_prompts, device), encoded))
     return chunks
 
 
@@ -256,24 +252,20 @@ def floor_score(model, processor, chunks, *, num_rollouts: int, max_new_tokens: 
     """The bare work: batched `generate` for both conditions, one forward pass per row. Returns rows.
 
     With `seeds` (per chunk, the flat sample seeds of the image and the text batch), samples are
-    drawn through the scorer's `SeededSampler` instead of generate's own sampling, from the batches
-    with each prompt repeated M times, exactly as the scorer's engine calls `generate`.
+    drawn through the scorer's `SeededSampler` instead of generate's own sampling, with the same
+    `generate` arguments the scorer's engine passes.
     """
     import torch
 
     from rap_hf.rollouts.sampling import SeededSampler
 
     kwargs = generation_kwargs(processor, max_new_tokens, num_rollouts)
+    seeded = lambda flat_seeds: {**kwargs, **SeededSampler(flat_seeds).generate_kwargs()}  # noqa: E731
     done = 0
     with torch.inference_mode():
-        for c, (image_inputs, text_inputs, image_repeated, text_repeated, encoded) in enumerate(chunks):
-            if seeds is None:
-                image_output = model.generate(**image_inputs, **kwargs)
-                model.generate(**text_inputs, **kwargs)
-            else:
-                seeded = lambda flat_seeds: {**kwargs, **SeededSampler(flat_seeds).generate_kwargs()}  # noqa: E731
-                image_output = model.generate(**image_repeated, **seeded(seeds[c][0]))
-                model.generate(**text_repeated, **seeded(seeds[c][1]))
+        for c, (image_inputs, text_inputs, encoded) in enumerate(chunks):
+            image_output = model.generate(**image_inputs, **(kwargs if seeds is None else seeded(seeds[c][0])))
+            model.generate(**text_inputs, **(kwargs if seeds is None else seeded(seeds[c][1])))
             prompt_length = image_inputs["input_ids"].shape[1]
             for k, prompt in enumerate(encoded):
                 response = image_output[k * num_rollouts, prompt_length:][None]
@@ -418,7 +410,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     model.generation_config.suppress_tokens = placeholders
     meter = Meter(model, {*placeholders, *(eos if isinstance(eos, list) else [eos])})
     eager_meter = Meter(eager_model, set())
-    chunks = prepare_floor(processor, rows, args.batch_size, args.num_rollouts, device)
+    chunks = prepare_floor(processor, rows, args.batch_size, device)
     seeds = floor_seeds(rows, args.batch_size, args.num_rollouts)
     print(f"{len(rows)} rows, M = {args.num_rollouts}, batch {args.batch_size}, {device} {dtype}, "
           f"{torch.get_num_threads()} thread(s); wall-time medians of {args.repeats}")

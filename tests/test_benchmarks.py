@@ -59,3 +59,32 @@ def test_ace_memory_runs_and_writes_its_json(tmp_path):
         assert all(math.isfinite(v) and v >= 0 for v in saved["cpu"]["peak_rise_mib"].values())
         assert saved["cpu"]["ratio_all_layers_to_hook"] is None or _positive(saved["cpu"]["ratio_all_layers_to_hook"])
     assert saved["variants"]["hook"]["weights_shape"] == saved["variants"]["all_layers"]["weights_shape"]
+
+
+def test_sampler_speed_runs_and_writes_its_json(tmp_path):
+    from benchmarks import sampler_speed
+
+    out = tmp_path / "sampler_speed.json"
+    sampler_speed.main(["--shapes", "4x64", "2x1000", "--repeats", "3", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert {"machine", "versions", "repeats", "by_shape"} <= set(saved)
+    cpu = [e for e in saved["by_shape"] if e["device"] == "cpu"]
+    assert [(e["sequences"], e["vocabulary"]) for e in cpu] == [(4, 64), (2, 1000)]
+    for entry in saved["by_shape"]:
+        assert all(_positive(entry["ms_per_step"][way]) for way in ("generate", "seeded", "gumbel"))
+        assert _positive(entry["seeded_over_generate"]) and _positive(entry["gumbel_over_seeded"])
+
+
+def test_gumbel_baseline_draws_one_token_per_sequence_from_its_seed():
+    """The baseline is a sampler, not a stand-in: one finite score per row, the same draw for the
+    same seed and step, another at the next step."""
+    import torch
+
+    from benchmarks.sampler_speed import gumbel_baseline
+
+    seeds = torch.tensor([11, 12, 13], dtype=torch.int64)
+    logits = torch.zeros(3, 500)
+    first = gumbel_baseline(seeds, 0, logits)
+    assert torch.isfinite(first).sum(-1).tolist() == [1, 1, 1]
+    assert torch.equal(first, gumbel_baseline(seeds, 0, logits))
+    assert not torch.equal(first.argmax(-1), gumbel_baseline(seeds, 1, logits).argmax(-1))

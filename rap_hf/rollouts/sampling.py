@@ -87,9 +87,8 @@ class SeededSampler:
     """A logits processor that samples one token per sequence from its own seeded stream.
 
     It applies temperature and top-p, draws the token by inverse CDF with the sequence's uniform
-    number for this step, and returns scores that are -inf everywhere but the drawn token, so greedy
-    decoding takes it (`generate_kwargs`). Greedy `generate` draws one sequence per input row: repeat
-    a prompt once per sample, in the order of the seeds.
+    number for this step, and returns scores that are -inf everywhere but the drawn token, so
+    `generate`'s own sampling, left plain (`generate_kwargs`), picks that token with certainty.
     """
 
     def __init__(self, seeds: Sequence[int], *, temperature: float = 1.0, top_p: float = 1.0):
@@ -103,10 +102,14 @@ class SeededSampler:
         self._block_start = 0
 
     def generate_kwargs(self) -> dict[str, Any]:
-        """What `model.generate` needs to sample through this processor and nothing else: greedy
-        decoding, so no warper of the checkpoint's generation config (top-k, temperature) applies."""
-        return dict(do_sample=False, num_return_sequences=1, temperature=None, top_p=None, top_k=None,
-                    logits_processor=[self])
+        """What `model.generate` needs to sample through this processor and nothing else: plain
+        sampling (temperature 1, top-p 1, top-k 0), so no warper of a checkpoint's generation config
+        applies after the draw.
+
+        Sampling, not greedy decoding, although the draw is already made: greedy `generate` refuses
+        `num_return_sequences > 1`, and repeating the prompts instead would encode their images
+        once per sample (`generate` encodes them once and expands the features)."""
+        return dict(do_sample=True, temperature=1.0, top_p=1.0, top_k=0, logits_processor=[self])
 
     def _uniform(self, step: int, device: torch.device) -> torch.Tensor:
         if self._block is None or not self._block_start <= step < self._block_start + _BLOCK:

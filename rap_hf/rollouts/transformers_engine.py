@@ -136,6 +136,8 @@ class TransformersEngine:
         sampling = temperature > 0
         generation_kwargs = dict(
             max_new_tokens=max_new_tokens,
+            do_sample=sampling,
+            num_return_sequences=num_samples,
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.model.generation_config.eos_token_id or self.tokenizer.eos_token_id,
             # Checkpoints ship their own chat defaults (Qwen2.5-VL: repetition_penalty 1.05, top_k 1);
@@ -145,18 +147,14 @@ class TransformersEngine:
         if sampling and sample_seeds is not None:
             if len(sample_seeds) != len(prompts) or any(len(s) != num_samples for s in sample_seeds):
                 raise ValueError("sample_seeds needs one list of num_samples seeds per prompt")
-            # One sequence per sample, in the order of the seeds; the sampler draws each token and
-            # decoding just takes it (`generate`'s own sampling would redo a softmax and a multinomial).
-            sequences = [prompt for prompt in prompts for _ in range(num_samples)]
+            # generate repeats each prompt num_samples times in a row: seeds in the same order.
             sampler = SeededSampler([s for per_prompt in sample_seeds for s in per_prompt],
                                     temperature=temperature, top_p=top_p)
             generation_kwargs.update(sampler.generate_kwargs())
-        else:
-            sequences = prompts  # generate repeats each prompt num_return_sequences times
-            generation_kwargs.update(do_sample=sampling, num_return_sequences=num_samples)
-            if sampling:
-                generation_kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
-        inputs = processor_inputs(self.processor, sequences, self.device)
+        elif sampling:
+            generation_kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
+        # num_return_sequences, not repeated prompts: generate encodes each prompt's images once.
+        inputs = processor_inputs(self.processor, prompts, self.device)
         prompt_length = inputs["input_ids"].shape[1]
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), torch.inference_mode():
