@@ -100,9 +100,9 @@ def ensure_fits(processor, model, prompt: Prompt) -> None:
 class TransformersEngine:
     """Samples M responses per prompt with `model.generate`.
 
-    Each prompt is encoded once (images processed once) however many samples it gets. Sampling is
-    reproducible: per-sample seeds give responses that do not depend on the batch, one `seed` gives
-    the same responses for the same batch, and the global RNG state of the caller is left untouched.
+    Each batch is tokenised once; `num_return_sequences=M` draws the M samples of every prompt from
+    that single encoding. Sampling is reproducible: the same seed and the same batch give the same
+    responses, and the global RNG state of the caller is left untouched.
     """
 
     def __init__(self, model, processor):
@@ -133,6 +133,8 @@ class TransformersEngine:
         """
         if not prompts:
             return []
+        inputs = processor_inputs(self.processor, prompts, self.device)
+        prompt_length = inputs["input_ids"].shape[1]
         sampling = temperature > 0
         generation_kwargs = dict(
             max_new_tokens=max_new_tokens,
@@ -153,9 +155,6 @@ class TransformersEngine:
             generation_kwargs.update(sampler.generate_kwargs())
         elif sampling:
             generation_kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
-        # num_return_sequences, not repeated prompts: generate encodes each prompt's images once.
-        inputs = processor_inputs(self.processor, prompts, self.device)
-        prompt_length = inputs["input_ids"].shape[1]
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), torch.inference_mode():
             torch.manual_seed(seed)
