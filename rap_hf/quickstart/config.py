@@ -40,6 +40,9 @@ class QuickstartConfig(_ConfigMethods):
                 "embedded world)."})
     seeds: int | None = field(default=None, metadata={
         "help": "Training seeds per arm (the random subset is redrawn per seed). Default: 3, 1 with --fast."})
+    cde_threshold: float = field(default=0.5, metadata={
+        "help": "lambda_c of the RAP arm: keep rows whose D = acc_image - acc_text exceeds it (the paper's 0.5). The "
+                "random subset takes as many rows as RAP keeps."})
     epochs: float = field(default=1.0, metadata={
         "help": "Passes of GRPO over each training set. The RAP and random subsets (equal sizes) train the same number "
                 "of steps; the full pool trains the same number of passes, so more steps."})
@@ -58,6 +61,8 @@ class QuickstartConfig(_ConfigMethods):
     def __post_init__(self) -> None:
         if self.seeds is not None and self.seeds < 1:
             raise ValueError(f"seeds must be >= 1, got {self.seeds}")
+        if not -1.0 <= self.cde_threshold <= 1.0:
+            raise ValueError(f"cde_threshold is compared with D in [-1, 1], got {self.cde_threshold}")
         if self.epochs <= 0:
             raise ValueError(f"epochs must be > 0, got {self.epochs}")
         for name in ("pool_rows", "heldout_rows", "max_new_tokens"):

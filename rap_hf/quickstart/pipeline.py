@@ -222,12 +222,12 @@ class Subsets:
     full: Any  # the scored pool
 
 
-def build_subsets(scored, seeds: Sequence[int]) -> Subsets:
+def build_subsets(scored, seeds: Sequence[int], cde_threshold: float = 0.5) -> Subsets:
     from ..baselines import pass_rate_band, random_subset
     from ..config import SelectionConfig
     from ..selection import select
 
-    rap = select(scored, SelectionConfig())
+    rap = select(scored, SelectionConfig(cde_threshold=cde_threshold))
     randoms = [random_subset(scored, n=rap.report.kept, seed=seed) for seed in seeds]
     return Subsets(rap=rap, random=randoms, band=pass_rate_band(scored), full=scored)
 
@@ -294,7 +294,10 @@ def prompts_per_step(rows: int, config: QuickstartConfig) -> int:
 
 
 def training_steps(rows: int, config: QuickstartConfig) -> int:
-    """Optimiser steps for `config.epochs` passes over `rows` prompts."""
+    """Optimiser steps for `config.epochs` passes over `rows` prompts (none without rows: the arm is
+    not trained)."""
+    if rows == 0:
+        return 0
     return max(1, math.ceil(config.epochs * rows / prompts_per_step(rows, config)))
 
 
@@ -487,7 +490,7 @@ def _run(config: QuickstartConfig, echo: Callable[[str], None]) -> dict[str, Any
         scorer_info["scoring"] = {"num_rollouts": rap_config.num_rollouts, "max_new_tokens": rap_config.max_new_tokens,
                                   "ace_min_rows": rap_config.ace_min_rows, "cached": cached}
     with clock.stage("selection", "Selecting (RAP, random, pass-rate band)"):
-        subsets = build_subsets(scored, seeds)
+        subsets = build_subsets(scored, seeds, config.cde_threshold)
         subsets.rap.save_to_disk(out / "selection")
         clock.notes["selection"] = f"RAP kept {subsets.rap.report.kept} of {len(scored)}"
 
@@ -555,7 +558,7 @@ def _run(config: QuickstartConfig, echo: Callable[[str], None]) -> dict[str, Any
         "heldout_accuracy": {**summarise_accuracy(evaluations), "rows": len(data.heldout)},
         "training": {
             "settings": {**training_settings(config, len(scored)), "prompts_per_step": config.prompts_per_step},
-            **{arm: {"rows": sizes[arm], "steps": steps[arm] if sizes[arm] else 0,
+            **{arm: {"rows": sizes[arm], "steps": steps[arm],
                      "seconds": [run["seconds"] for run in training[arm]],
                      "seconds_mean": _mean([run["seconds"] for run in training[arm]]),
                      "runs": training[arm]} for arm in ARMS},
