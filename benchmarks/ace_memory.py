@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import write_results
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -188,9 +190,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="rap-ace-memory-") as work:
         results = measure(args, Path(work))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2))
-    print(f"wrote {args.out}")
+    write_results(args.out, results)
     return results
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import write_results
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
@@ -133,8 +135,7 @@ def main(argv=None) -> dict:
                            "same_paper_mode_decisions": same}
     results["selection"] = select(full).report.counts
     print(json.dumps(results, indent=2))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2))
+    write_results(args.out, results)
     return results
 
 

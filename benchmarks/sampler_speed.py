@@ -25,13 +25,13 @@ is 16 rows x M = 5 over Qwen2.5-VL's real vocabulary.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+from benchmarks import write_results
 
 
 def gumbel_baseline(seeds, step: int, logits):
@@ -133,9 +133,7 @@ def main(argv=None) -> dict:
                       f"{entry['gumbel_over_seeded']:>13.1f}x")
     finally:
         torch.set_num_threads(previous_threads)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2))
-    print(f"wrote {args.out}")
+    write_results(args.out, results)
     return results
 
 

@@ -10,13 +10,14 @@ figure shows that `select` stays linear. Medians of `--repeats` runs.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
 import time
 
 import numpy as np
+
+from benchmarks import write_results
 
 
 def synthetic_scored(n: int, m: int = 5, seed: int = 0):
@@ -107,11 +108,7 @@ def main(argv=None) -> dict:
                                    "speedup": released / ours, "same_rows": True})
         print(f"{n:>7,} {released:>20.3f} {ours:>18.3f} {released / ours:>8.1f}x")
 
-    from pathlib import Path
-
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2))
-    print(f"\nwrote {args.out}")
+    write_results(args.out, results)
     return results
 
 
