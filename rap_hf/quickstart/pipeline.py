@@ -301,12 +301,6 @@ def training_steps(rows: int, config: QuickstartConfig) -> int:
     return max(1, math.ceil(config.epochs * rows / prompts_per_step(rows, config)))
 
 
-def _uses_gpu(device: str | None) -> bool:
-    import torch
-
-    return (device is None and torch.cuda.is_available()) or (device or "").startswith("cuda")
-
-
 RUN_FILE = "rap_quickstart_run.json"
 
 
@@ -317,9 +311,9 @@ def train_arm(model: str, rows, *, steps: int, seed: int, config: QuickstartConf
     The facts are written last, beside the weights (`rap_quickstart_run.json`): a rerun of an
     interrupted quickstart reuses a checkpoint whose facts say it was trained from the same model on
     the same rows with the same settings, and trains the others again."""
-    import torch
     from transformers import PrinterCallback
 
+    from ..modeling import pick_device, pick_dtype
     from ..training import RAPGRPOConfig, RAPGRPOTrainer
     from ..training.data import rows_digest
 
@@ -330,13 +324,14 @@ def train_arm(model: str, rows, *, steps: int, seed: int, config: QuickstartConf
         previous = json.loads(record.read_text())
         if previous.get("key") == key:
             return {**previous["facts"], "reused": True}
-    gpu = _uses_gpu(config.device)
+    device = pick_device(config.device)
+    gpu = device.type == "cuda"
     args = RAPGRPOConfig(
         output_dir=str(output_dir),
         use_cpu=not gpu,
         bf16=gpu,
         gradient_checkpointing=False,
-        model_init_kwargs={"dtype": torch.bfloat16 if gpu else torch.float32},
+        model_init_kwargs={"dtype": pick_dtype("auto", device)},
         num_generations=config.num_generations,
         per_device_train_batch_size=config.num_generations * prompts_per_step(len(rows), config),
         steps_per_generation=1,
@@ -473,6 +468,7 @@ def _run(config: QuickstartConfig, echo: Callable[[str], None]) -> dict[str, Any
     from tqdm.auto import tqdm
 
     from ..hub import push_checkpoint, push_subset
+    from ..modeling import pick_device
     from .report import write_report
 
     out = Path(config.output_dir)
@@ -565,7 +561,7 @@ def _run(config: QuickstartConfig, echo: Callable[[str], None]) -> dict[str, Any
         },
         "hub": hub,
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "cpus": os.cpu_count(), "device": "cuda" if _uses_gpu(config.device) else "cpu",
+                    "cpus": os.cpu_count(), "device": pick_device(config.device).type,
                     "versions": _versions()},
     }
     report["timings"] = {**clock.seconds, "total": clock.total()}
