@@ -7,7 +7,7 @@ rows three ways with the same model: rollout CDE (M = 5, `RAPScorer`), logit-CDE
 (`LogitCDEScorer`, no sampling), and adaptive rollouts. Reports:
 
 - how logit-CDE ranks rows against rollout CDE (Spearman), and how well each separates the planted
-  language-prior rows from the visual ones (AUROC of -score: a low CDE flags a language prior);
+  language-prior rows from the visual ones (AUROC: a visual row scoring above a language-prior one);
 - the cost of each (seconds, and rollouts drawn);
 - whether adaptive rollouts give the same paper-mode selection as the full draw, and what they save.
 """
@@ -50,18 +50,12 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """Probability that a positive row scores above a negative one (ties count half)."""
-    r = ranks(scores)
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    return float((r[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def main(argv=None) -> dict:
     import datasets
 
     from rap_hf import LogitCDEScorer, RAPConfig, RAPScorer, __version__, select
     from rap_hf.data.synthetic import make_visual_world
+    from rap_hf.quickstart.pipeline import auroc
     from rap_hf.testing import build_tiny_vlm
     from rap_hf.warmup import warm_up
 
@@ -109,12 +103,12 @@ def main(argv=None) -> dict:
     planted = np.asarray(rows["rap_planted"])
     tasks = np.asarray(rows["rap_task"])
     valid = np.isfinite(cde) & np.isfinite(logit_cde)
-    prior_vs_visual = valid & np.isin(planted, ["language_prior", "visual"])
-    is_prior = planted[prior_vs_visual] == "language_prior"
+    # A low CDE flags a language prior: P(a visual row scores above a language-prior row).
+    visual, prior = valid & (planted == "visual"), valid & (planted == "language_prior")
     results["agreement"] = {
         "spearman_logit_vs_rollout_cde": spearman(cde[valid], logit_cde[valid]),
-        "auroc_language_prior_rollout_cde": auroc(-cde[prior_vs_visual], is_prior),
-        "auroc_language_prior_logit_cde": auroc(-logit_cde[prior_vs_visual], is_prior),
+        "auroc_language_prior_rollout_cde": auroc(cde[visual], cde[prior]),
+        "auroc_language_prior_logit_cde": auroc(logit_cde[visual], logit_cde[prior]),
     }
     acc_image = np.asarray(full["rap_acc_image"], dtype=float)
     acc_text = np.asarray(full["rap_acc_text"], dtype=float)
