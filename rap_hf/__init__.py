@@ -14,6 +14,7 @@ __version__ = "0.1.0.dev0"
 _EXPORTS = {
     "RAPConfig": "rap_hf.config",
     "SelectionConfig": "rap_hf.config",
+    "EvalConfig": "rap_hf.config",
     "select": "rap_hf.selection",
     "Selection": "rap_hf.selection",
     "RAPScorer": "rap_hf.scoring.scorer",
@@ -48,7 +49,7 @@ _SUBMODULES = ("baselines", "data", "rollouts", "scoring", "selection", "testing
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import RAPConfig, SelectionConfig
+    from .config import EvalConfig, RAPConfig, SelectionConfig
     from .selection import Selection, select
     from .scoring.scorer import ACEScorer, CDEScorer, LogitCDEScorer, RAPScorer
     from .data.exporters import to_easyr1, to_trl, to_verl

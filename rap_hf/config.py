@@ -1,4 +1,4 @@
-"""Configuration of RAP scoring (`RAPConfig`).
+"""Configuration of RAP scoring (`RAPConfig`), selection (`SelectionConfig`) and evaluation (`EvalConfig`).
 
 Like TRL's configs, every field carries its help text in `metadata["help"]`; the CLI builds its
 flags from them. Defaults are the paper's values (METHOD.md).
@@ -13,8 +13,8 @@ from typing import Any, Literal
 from .prompts import FORMAT_PROMPT
 
 
-class _ConfigMethods:
-    """What both configs offer besides their fields."""
+class ConfigMixin:
+    """What every rap-hf config dataclass offers besides its fields (the CLI builds flags from `help`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -26,7 +26,7 @@ class _ConfigMethods:
 
 
 @dataclass
-class RAPConfig(_ConfigMethods):
+class RAPConfig(ConfigMixin):
     """Settings of RAP scoring: rollouts (CDE, difficulty), ACE and logit-CDE."""
 
     num_rollouts: int = field(
@@ -133,7 +133,7 @@ class RAPConfig(_ConfigMethods):
 
 
 @dataclass
-class SelectionConfig(_ConfigMethods):
+class SelectionConfig(ConfigMixin):
     """Settings of `rap_hf.select`: CDE -> ACE -> DRM, in the paper's or the released code's mode."""
 
     mode: Literal["paper", "reference"] = field(
@@ -189,3 +189,53 @@ class SelectionConfig(_ConfigMethods):
         if self.ace_threshold <= 0:
             raise ValueError(f"ace_threshold must be > 0 (it is compared in the log domain), got {self.ace_threshold}")
 
+
+@dataclass
+class EvalConfig(ConfigMixin):
+    """Settings of `rap_hf.evaluate_model` / `rap-hf eval`: how the model answers each row once."""
+
+    max_new_tokens: int = field(default=2048, metadata={"help": "Longest response, in tokens."})
+    batch_size: int = field(default=8, metadata={"help": "Rows generated together."})
+    temperature: float = field(
+        default=0.0,
+        metadata={"help": "0 for greedy decoding (the default); above 0, each row is sampled from its own seed, so "
+                          "a response does not depend on the rows batched with it."},
+    )
+    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling threshold when sampling."})
+    seed: int = field(default=0, metadata={"help": "Seed of the sampled responses."})
+    format_prompt: str | None = field(
+        default=FORMAT_PROMPT,
+        metadata={"help": "Instruction appended to each question (the paper's think + boxed prompt by default; "
+                          "'' or None for none)."},
+    )
+    system_prompt: str | None = field(default=None, metadata={"help": "Optional system turn."})
+    device: str | None = field(
+        default=None,
+        metadata={"help": "Where to load the model: cpu, cuda, cuda:1, ... (default: a GPU if there is one, else "
+                          "the CPU). A loaded model stays where it is."},
+    )
+    dtype: str = field(
+        default="auto",
+        metadata={"help": "'auto' (bfloat16 on GPU, float32 on CPU), 'float32', 'bfloat16' or 'float16'; used when "
+                          "loading the model."},
+    )
+    limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N rows."})
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "The dataset's name in the summary and the model-card entry (default: the Hub id, or the "
+                          "folder's name for a local dataset)."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+        if self.format_prompt == "":
+            self.format_prompt = None

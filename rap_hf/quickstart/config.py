@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from ..config import _ConfigMethods
+from ..config import ConfigMixin
 from ..embedded import DEFAULT_RECIPE, EmbeddedRecipe
 
 # The smoke run of `--fast` (what the test suite runs): a short warm-up that teaches the answer
@@ -16,7 +16,7 @@ FAST_RECIPE = dataclasses.replace(DEFAULT_RECIPE, world_rows=360, warm_up_steps=
 
 
 @dataclass
-class QuickstartConfig(_ConfigMethods):
+class QuickstartConfig(ConfigMixin):
     """Settings of the end-to-end study (`rap_hf.quickstart.run_quickstart`)."""
 
     output_dir: str = field(default="rap-quickstart", metadata={"help": "Folder the report, plots, subsets, "
