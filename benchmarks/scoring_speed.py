@@ -141,39 +141,37 @@ class Meter:
 class ScorerParts:
     """Times a scorer's input preparation and its verification, through wrappers that only time.
 
-    `_prepare` is shadowed on the scorer instance; `verify_rollouts` is looked up in the scorer's
-    module at call time, so it is swapped there for the benchmark's duration (`close` restores it).
+    `prepare_rows` and `verify_rollouts` are looked up at call time in the modules that call them
+    (the scorer, the rollout step), so they are swapped there for the benchmark's duration (`close`
+    restores them).
     """
 
     def __init__(self, scorer):
-        import rap_hf.scoring.scorer as module
+        import rap_hf.scoring.rollout_cde as rollout_module
+        import rap_hf.scoring.scorer as scorer_module
 
-        self._module, self._verify = module, module.verify_rollouts
         self.prepare_seconds = self.verify_seconds = 0.0
-        prepare = scorer._prepare
+        self._swapped = [(scorer_module, "prepare_rows", scorer_module.prepare_rows, "prepare_seconds"),
+                         (rollout_module, "verify_rollouts", rollout_module.verify_rollouts, "verify_seconds")]
+        for module, name, original, meter in self._swapped:
+            setattr(module, name, self._timed(original, meter))
 
-        def timed_prepare(*args, **kwargs):
+    def _timed(self, function, meter: str):
+        def timed(*args, **kwargs):
             start = time.perf_counter()
             try:
-                return prepare(*args, **kwargs)
+                return function(*args, **kwargs)
             finally:
-                self.prepare_seconds += time.perf_counter() - start
+                setattr(self, meter, getattr(self, meter) + time.perf_counter() - start)
 
-        def timed_verify(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return self._verify(*args, **kwargs)
-            finally:
-                self.verify_seconds += time.perf_counter() - start
-
-        scorer._prepare = timed_prepare
-        module.verify_rollouts = timed_verify
+        return timed
 
     def reset(self) -> None:
         self.prepare_seconds = self.verify_seconds = 0.0
 
     def close(self) -> None:
-        self._module.verify_rollouts = self._verify
+        for module, name, original, _ in self._swapped:
+            setattr(module, name, original)
 
 
 def generation_kwargs(processor, max_new_tokens: int, num_rollouts: int) -> dict[str, Any]:
@@ -433,7 +431,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         # Warm-up (untimed): lazy imports, first-call set-up, the scorer's model digest.
         warm = rows.select(range(min(args.batch_size, len(rows))))
         scored = scorer.map(warm, batch_size=args.batch_size, load_from_cache_file=False)
-        if scorer._model is not model:
+        if scorer.scoring_model.model is not model:
             raise AssertionError("the scorer loaded its own model: the comparison would not share one")
         if any(scored["rap_error"]):
             raise AssertionError(f"the scorer failed rows: {scored['rap_error']}")
@@ -454,7 +452,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         _print_entry(results["by_length"][-1])
     results["machine"]["load_average_after"] = list(os.getloadavg())
     # load_vlm keeps the model for the process's lifetime; this folder is about to go.
-    modeling._LOADED.pop(next(k for k, v in modeling._LOADED.items() if v[0] is model), None)
+    modeling.clear_vlm_cache(model)
     return results
 
 

@@ -419,13 +419,7 @@ def _settings_fingerprint(scorer, rows_digest: str) -> str:
     stand_in = SimpleNamespace(_fingerprint=rows_digest)
     defaults = type(scorer.config)()
     neutral = dataclasses.replace(scorer.config, **{f: getattr(defaults, f) for f in EXECUTION_FIELDS})
-    if scorer.model_ref is None:  # an unsaved in-memory model: fingerprint it as it is
-        return scorer.fingerprint(stand_in)
-    try:
-        twin = type(scorer)(scorer.model_ref, neutral, scorer.processor_ref)
-    except TypeError:  # a scorer class with other constructor arguments
-        return scorer.fingerprint(stand_in)
-    return twin.fingerprint(stand_in)
+    return scorer.with_config(neutral).fingerprint(stand_in)
 
 
 def _compare(stored: dict[str, Any], current: dict[str, Any], where: Path) -> None:

@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import os
 import time
@@ -22,25 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .prompts import FORMAT_PROMPT
+from .config import EvalConfig
+from .rows import PreparedRow, prepare_rows
 
 ROWS_FILE = "rows.jsonl"
 SUMMARY_FILE = "summary.json"
 # The Hub task of an image + question -> text answer model (model-index `task.type`).
 TASK_TYPE = "image-text-to-text"
-
-
-@dataclass
-class _EvalRow:
-    """What evaluating one row needs, and what became of it."""
-
-    rap_id: str
-    question: str
-    answer: str
-    choices: list[str] | None = None
-    prompt: Any = None  # rap_hf.rollouts.Prompt, once built
-    response: str | None = None
-    error: str | None = None
 
 
 @dataclass
@@ -96,18 +84,9 @@ def evaluate_model(
     *,
     split: str | None = None,
     processor=None,
-    format_prompt: str | None = FORMAT_PROMPT,
-    system_prompt: str | None = None,
-    max_new_tokens: int = 2048,
-    batch_size: int = 8,
-    temperature: float = 0.0,
-    top_p: float = 1.0,
-    seed: int = 0,
-    device: str | None = None,
-    dtype: str = "auto",
-    limit: int | None = None,
-    dataset_name: str | None = None,
+    config: EvalConfig | None = None,
     show_progress: bool = True,
+    **settings: Any,
 ) -> EvalResult:
     """Generate one answer per row and grade it with the `answer_accuracy` metric.
 
@@ -120,59 +99,46 @@ def evaluate_model(
         split: The split to evaluate. Without one, a dataset of several splits uses `test` if it
             has one (and is an error otherwise).
         processor: The model's processor, when `model` is a loaded model.
-        format_prompt: Instruction appended to every question (the paper's think + boxed prompt).
-        system_prompt: Optional system turn.
-        max_new_tokens: Longest response, in tokens.
-        batch_size: Rows generated together.
-        temperature: 0 for greedy decoding (the default); above 0, each row is sampled from its own
-            seed, so a response does not depend on the rows batched with it.
-        top_p: Nucleus sampling threshold when sampling.
-        seed: Seed of the sampled responses.
-        device: Where to load the model (default: a GPU if there is one, else the CPU). A loaded
-            model stays where it is.
-        dtype: "auto" (bfloat16 on GPU, float32 on CPU), "float32", "bfloat16" or "float16"; used
-            when loading the model.
-        limit: Evaluate only the first `limit` rows.
-        dataset_name: The dataset's name in the summary and the model-card entry (default: the
-            Hub id, or the folder's name for a local dataset).
+        config: How the model answers (`rap_hf.EvalConfig`: tokens, batch size, sampling, prompts,
+            device, dtype, limit, the dataset's name); defaults when None.
         show_progress: Show a tqdm bar over rows.
+        **settings: `EvalConfig` fields overriding `config`, e.g. `max_new_tokens=512`.
     """
     from tqdm.auto import tqdm
 
     from .metrics import load_answer_accuracy
     from .rollouts.transformers_engine import TransformersEngine
 
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-    rows, split = _resolve_rows(dataset, split, limit)
+    config = dataclasses.replace(config or EvalConfig(), **settings)
+    rows, split = _resolve_rows(dataset, split, config.limit)
     if len(rows) == 0:
         raise ValueError("There are no rows to evaluate")
-    model, processor, model_name = _resolve_model(model, processor, device, dtype)
+    model, processor, model_name = _resolve_model(model, processor, config.device, config.dtype)
     engine = TransformersEngine(model, processor)
     metric = load_answer_accuracy(keep_in_memory=True)  # before the clock starts (its import is slow)
 
     start = time.perf_counter()
-    evaluated: list[_EvalRow] = []
+    evaluated: list[PreparedRow] = []
+    responses: list[str | None] = []
     with tqdm(total=len(rows), desc="rap-hf eval", unit="row", disable=not show_progress) as bar:
-        for batch in rows.iter(batch_size=batch_size):
-            prepared = _prepare(batch, processor, model, format_prompt, system_prompt)
-            _generate(engine, [r for r in prepared if r.error is None], max_new_tokens=max_new_tokens,
-                      temperature=temperature, top_p=top_p, seed=seed)
+        for batch in rows.iter(batch_size=config.batch_size):
+            # Text-only benchmark rows are fine here: the model answers with whatever images a row has.
+            prepared = prepare_rows(batch, processor, model=model, format_prompt=config.format_prompt,
+                                    system_prompt=config.system_prompt, text_prompt=False, require_image=False)
+            responses += _generate(engine, prepared, config)
             for row in prepared:
-                row.prompt = None  # its pixel tensors are not needed any more
+                row.image_prompt = None  # its pixel tensors are not needed any more
             evaluated.extend(prepared)
             bar.update(len(prepared))
 
     # Failed rows are graded too (as empty responses: wrong), so they stay in `total`.
-    scores = metric.compute(predictions=[r.response or "" for r in evaluated],
+    scores = metric.compute(predictions=[r or "" for r in responses],
                             references=[r.answer for r in evaluated],
                             choices=[r.choices for r in evaluated], per_row=True)
     seconds = time.perf_counter() - start
 
-    out_rows = _rows_dataset(evaluated, scores["correct_per_row"], scores["formatted_per_row"])
-    name = dataset_name or _dataset_name(dataset)
+    out_rows = _rows_dataset(evaluated, responses, scores["correct_per_row"], scores["formatted_per_row"])
+    name = config.dataset_name or _dataset_name(dataset)
     summary = {
         "accuracy": scores["accuracy"],
         "correct": scores["correct"],
@@ -182,15 +148,15 @@ def evaluate_model(
         "model": model_name,
         "dataset": name,
         "split": split,
-        "limit": limit,
+        "limit": config.limit,
         "generation": {
-            "max_new_tokens": max_new_tokens,
-            "temperature": temperature,
-            "top_p": top_p,
-            "seed": seed,
-            "batch_size": batch_size,
-            "format_prompt": format_prompt,
-            "system_prompt": system_prompt,
+            "max_new_tokens": config.max_new_tokens,
+            "temperature": config.temperature,
+            "top_p": config.top_p,
+            "seed": config.seed,
+            "batch_size": config.batch_size,
+            "format_prompt": config.format_prompt,
+            "system_prompt": config.system_prompt,
             "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
             "device": str(next(model.parameters()).device),
         },
@@ -206,7 +172,8 @@ def evaluate_model(
                 "metric_type": "accuracy",
                 "metric_name": "Answer accuracy (boxed answer, rap_hf.verify)",
                 "metric_value": scores["accuracy"],
-                "metric_args": {"max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p},
+                "metric_args": {"max_new_tokens": config.max_new_tokens, "temperature": config.temperature,
+                                "top_p": config.top_p},
             }
         ],
     }
@@ -278,60 +245,25 @@ def _dataset_name(dataset) -> str:
     return getattr(info, "dataset_name", None) or getattr(info, "builder_name", None) or "dataset"
 
 
-def _prepare(batch: dict[str, list], processor, model, format_prompt: str | None,
-             system_prompt: str | None) -> list[_EvalRow]:
-    """Decode the images and build the prompt of each row; failures become `row.error`."""
-    from .data.images import ImageDecodeError, decode_row_images
-    from .data.schema import parse_choices
-    from .prompts import render_prompt
-    from .rollouts.transformers_engine import Prompt, ensure_fits
-
-    choices_column = batch.get("choices")
-    rows = []
-    for i in range(len(batch["rap_id"])):
-        row = _EvalRow(rap_id=str(batch["rap_id"][i]), question=batch["question"][i] or "",
-                       answer=(batch["answer"][i] or "").strip())
-        rows.append(row)
-        row.choices = parse_choices(choices_column[i]) if choices_column is not None else None
-        if not row.answer:
-            row.error = "empty answer: the row has no ground truth to grade against"
-            continue
-        try:
-            images = decode_row_images(batch["images"][i], row.rap_id)
-        except ImageDecodeError as error:
-            row.error = str(error)
-            continue
-        try:
-            text = render_prompt(processor, row.question, len(images), with_images=True,
-                                 format_prompt=format_prompt, system_prompt=system_prompt)
-            row.prompt = Prompt(text, images)
-            ensure_fits(processor, model, row.prompt)
-        except Exception as error:  # processor failures (odd aspect ratios, ...) are per-row
-            row.error = f"prompt could not be built: {type(error).__name__}: {error}"
-            row.prompt = None
-    return rows
-
-
-def _generate(engine, rows: list[_EvalRow], *, max_new_tokens: int, temperature: float, top_p: float,
-              seed: int) -> None:
-    """One response per row, written into `row.response`; a failing batch is retried row by row."""
-    from .rollouts.sampling import sample_seed
+def _generate(engine, rows: list[PreparedRow], config: EvalConfig) -> list[str | None]:
+    """One response per row (None for a row that failed, with its `error` set); a failing batch is
+    retried row by row."""
     from .retry import batch_or_alone
+    from .rollouts.sampling import sample_seed
 
-    if not rows:
-        return
+    live = [r for r in rows if r.error is None]
 
-    def draw(part: list[_EvalRow]) -> list[str]:
-        seeds = [[sample_seed(seed, r.rap_id, "eval", 0)] for r in part]
-        out = engine.generate([r.prompt for r in part], 1, temperature=temperature, top_p=top_p,
-                              max_new_tokens=max_new_tokens, seed=seed, sample_seeds=seeds)
+    def draw(part: list[PreparedRow]) -> list[str]:
+        seeds = [[sample_seed(config.seed, r.rap_id, "eval", 0)] for r in part]
+        out = engine.generate([r.image_prompt for r in part], 1, temperature=config.temperature, top_p=config.top_p,
+                              max_new_tokens=config.max_new_tokens, seed=config.seed, sample_seeds=seeds)
         return [responses[0] for responses in out]
 
-    for row, response in zip(rows, batch_or_alone(rows, draw, "generation")):
-        row.response = response
+    drawn = dict(zip((r.index for r in live), batch_or_alone(live, draw, "generation") if live else []))
+    return [drawn.get(r.index) for r in rows]
 
 
-def _rows_dataset(rows: list[_EvalRow], correct: list[bool], formatted: list[bool]):
+def _rows_dataset(rows: list[PreparedRow], responses: list[str | None], correct: list[bool], formatted: list[bool]):
     from datasets import Dataset, Features, List, Value
 
     features = Features({
@@ -350,60 +282,10 @@ def _rows_dataset(rows: list[_EvalRow], correct: list[bool], formatted: list[boo
             "question": [r.question for r in rows],
             "answer": [r.answer for r in rows],
             "choices": [r.choices for r in rows],
-            "response": [r.response for r in rows],
+            "response": responses,
             "correct": correct,
             "formatted": formatted,
             "error": [r.error for r in rows],
         },
         features=features,
     )
-
-
-# --------------------------------------------------------------------------- command line
-def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The flags of `rap-hf eval`."""
-    parser.add_argument("--model", required=True, help="The VLM to evaluate: a Hub id or a local folder")
-    parser.add_argument("--dataset", required=True,
-                        help="Benchmark rows: a save_to_disk folder, a data file or a Hub id (converted to "
-                             "canonical rows if needed)")
-    parser.add_argument("--split", help="Split to evaluate (default: 'test' when the dataset has several splits)")
-    parser.add_argument("--output", required=True, help=f"Folder for {ROWS_FILE} and {SUMMARY_FILE}")
-    parser.add_argument("--max-new-tokens", type=int, default=2048, help="Longest response, in tokens")
-    parser.add_argument("--batch-size", type=int, default=8, help="Rows generated together")
-    parser.add_argument("--limit", type=int, help="Evaluate only the first N rows")
-    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy decoding (default)")
-    parser.add_argument("--top-p", type=float, default=1.0, help="Nucleus sampling threshold when sampling")
-    parser.add_argument("--seed", type=int, default=0, help="Seed of sampled responses")
-    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: a GPU if there is one)")
-    parser.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"))
-    parser.add_argument("--format-prompt", default=FORMAT_PROMPT,
-                        help="Instruction appended to each question (default: the paper's think + boxed "
-                             "prompt; '' for none)")
-    parser.add_argument("--system-prompt", help="Optional system turn")
-    parser.add_argument("--dataset-name", help="Dataset name for the summary and model card (default: the Hub id "
-                                               "or the folder's name)")
-    return parser
-
-
-def run_eval_command(args: argparse.Namespace) -> int:
-    """`rap-hf eval`: evaluate, write the files, print the summary and where it went."""
-    result = evaluate_model(
-        args.model,
-        args.dataset,
-        split=args.split,
-        format_prompt=args.format_prompt or None,
-        system_prompt=args.system_prompt,
-        max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        seed=args.seed,
-        device=args.device,
-        dtype=args.dtype,
-        limit=args.limit,
-        dataset_name=args.dataset_name,
-    )
-    paths = result.save(args.output)
-    print(result.table())
-    print(f"Wrote {len(result.rows)} rows to {paths['rows']} and the summary to {paths['summary']}")
-    return 0

@@ -1,8 +1,10 @@
 """Conversations for one canonical row: with its images, or text-only.
 
-RAP compares a model's answers with and without the image (METHOD.md, "Rollouts"). Both
+RAP compares a model's answers with and without the image (docs/method.md, "Rollouts"). Both
 conditions must go through the *same* chat template and differ only in the image blocks, so
-every stage (scoring, training, export, evaluation) builds its prompt here.
+every stage (scoring, training, export, evaluation) builds its prompt here: chat messages for a
+processor (`build_conversation`, `render_prompt`), for TRL's trainers (`trl_prompt`), and the
+placeholder text EasyR1 and verl read (`placeholder_text`).
 """
 
 from __future__ import annotations
@@ -79,3 +81,19 @@ def build_conversation(
         messages.append({"role": "system", "content": [{"type": "text", "text": system_prompt}]})
     messages.append({"role": "user", "content": content})
     return messages
+
+
+def trl_prompt(question: str, *, format_prompt: str | None = FORMAT_PROMPT,
+               system_prompt: str | None = None) -> list[Message]:
+    """The conversational `prompt` of TRL's datasets: plain-text messages; TRL inserts one image block
+    per image of the row before the user's text itself."""
+    messages: list[Message] = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    messages.append({"role": "user", "content": user_text(question, format_prompt)})
+    return messages
+
+
+def placeholder_text(question: str, num_images: int, *, format_prompt: str | None = FORMAT_PROMPT,
+                     placeholder: str = "<image>") -> str:
+    """The user text with one `placeholder` per image before it, as EasyR1 and verl read prompts
+    (`format_prompt=None` leaves the instruction to the trainer's own setting)."""
+    return placeholder * num_images + user_text(question, format_prompt)

@@ -18,10 +18,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .data.images import decode_row_images
 from .data.synthetic import COLOURS, MAX_COUNT
-from .prompts import render_prompt
-from .rollouts.transformers_engine import Prompt, encode, left_padded, pad_token_id
+from .rollouts.transformers_engine import encode, left_padded, pad_token_id
+from .rows import prepare_rows
 
 GUESSES = {"colour": list(COLOURS), "count": [str(n) for n in range(1, MAX_COUNT + 1)]}
 
@@ -73,18 +72,16 @@ def warm_up(
     processor = AutoProcessor.from_pretrained(str(model_path))
     tokenizer = processor.tokenizer
     eos = tokenizer.eos_token
-    examples = [
-        (row["question"], row["answer"], row["rap_task"], decode_row_images(row["images"], row["rap_id"]))
-        for row in train
-    ]
     # Encode every prompt once, in both conditions (the images are processed here, not per step).
     encoded = []
-    for question, answer, task, images in tqdm(examples, desc="Encoding prompts", disable=not show_progress):
-        per_condition = {}
-        for flag in (True, False):
-            text = render_prompt(processor, question, len(images), with_images=flag)
-            per_condition[flag] = encode(processor, Prompt(text, images if flag else []))
-        encoded.append((answer, task, per_condition))
+    with tqdm(total=len(train), desc="Encoding prompts", disable=not show_progress) as bar:
+        for batch in train.iter(batch_size=256):
+            for row, task in zip(prepare_rows(batch, processor), batch["rap_task"]):
+                if row.error is not None:
+                    raise ValueError(f"warm_up: row {row.rap_id!r} cannot be used: {row.error}")
+                per_condition = {True: encode(processor, row.image_prompt), False: encode(processor, row.text_prompt)}
+                encoded.append((row.answer, task, per_condition))
+            bar.update(len(batch["rap_id"]))
     pad_id = pad_token_id(processor)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(

@@ -10,16 +10,19 @@ from conftest import png_bytes
 from datasets import Dataset
 from PIL import Image
 
-from rap_hf import ACEScorer, CDEScorer, LogitCDEScorer, RAPConfig, RAPScorer
+from rap_hf import ACEScorer, CDEScorer, LogitCDEScorer, RAPConfig, RAPScorer, Scorer, ScoringStep
 from rap_hf.data.synthetic import make_visual_world
 from rap_hf.prompts import build_conversation
 from rap_hf.rollouts import Prompt, TransformersEngine
 from rap_hf.rollouts.vllm_engine import VLLM_MISSING, _import_vllm
-from rap_hf.scoring.cde import accuracy, causal_discrepancy, difficulty
+from rap_hf.rows import prepare_rows
+from rap_hf.scoring import rap_steps
+from rap_hf.scoring.cde import accuracy, causal_discrepancy, difficulty, discrepancy
 from rap_hf.testing import TINY_VLM_KINDS, build_tiny_vlm
 from rap_hf.verify import is_correct, is_formatted
 
 FAST = dict(num_rollouts=3, max_new_tokens=12, batch_size=4, ace_min_rows=2)
+FAST_CONFIG = RAPConfig(**FAST)
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +64,14 @@ def test_rap_scorer_columns_types_and_cde(tiny_vlm_paths, rows, kind):
 
 def test_cde_math():
     assert causal_discrepancy([True, True, True, True, False], [True, True, True, False, False]) == pytest.approx(0.2)
+    # D comes from counts, divided once: 4 of 5 with the image and 1 without is the float nearest
+    # 0.6, which does not pass lambda_c = 0.6 (0.8 - 0.2 would be 0.6000000000000001 and pass).
+    assert discrepancy(4, 1, 5) == 0.6 and not discrepancy(4, 1, 5) > 0.6
+    assert causal_discrepancy([True] * 4 + [False], [True] + [False] * 4) == discrepancy(4, 1, 5)
+    assert accuracy([1, 1, 1, 1, 0]) - accuracy([1, 0, 0, 0, 0]) > 0.6
     # The released script's floating-point gap: 0.8 - 0.6 > 0.2 in binary floating point.
     assert accuracy([1, 1, 1, 1, 0]) - accuracy([1, 1, 1, 0, 0]) > 0.2
-    assert difficulty([False] * 5) == 1.0 and difficulty([True] * 5) == 0.0
+    assert difficulty(0, 5) == 1.0 and difficulty(5, 5) == 0.0 and difficulty(1, 5) == 0.8
     with pytest.raises(ValueError):
         accuracy([])
 
@@ -178,7 +186,7 @@ def test_same_map_twice_hits_the_cache(tiny_vlm_paths, tmp_path):
     first = RAPScorer(tiny_vlm_paths["qwen2_vl"], config).map(on_disk)
     fresh = RAPScorer(tiny_vlm_paths["qwen2_vl"], config)
     second = fresh.map(on_disk)
-    assert fresh._model is None  # the scorer never ran: the result came from the cache
+    assert fresh.scoring_model.model is None  # the scorer never ran: the result came from the cache
     assert second.cache_files == first.cache_files
     assert list(second["rap_responses_image"]) == list(first["rap_responses_image"])
     other = RAPScorer(tiny_vlm_paths["qwen2_vl"], RAPConfig(num_rollouts=2, max_new_tokens=6, compute_ace=False,
@@ -195,7 +203,7 @@ def test_scorer_pickles_as_a_light_spec(tiny_vlm_paths, rows):
     payload = pickle.dumps(scorer)
     assert len(payload) < 5_000  # the model is not inside
     clone = pickle.loads(payload)
-    assert clone._model is None and clone.model_ref == str(tiny_vlm_paths["qwen2_5_vl"])
+    assert clone.scoring_model.model is None and clone.model_ref == str(tiny_vlm_paths["qwen2_5_vl"])
     assert clone(rows[:2])["rap_error"] == [None, None]
 
     loaded = AutoModelForImageTextToText.from_pretrained(tiny_vlm_paths["qwen2_5_vl"])
@@ -280,9 +288,12 @@ def test_choices_from_another_column_reach_the_verifier(tiny_vlm_paths):
     rows = to_rap_format(ds, question="q", answer="gt", images="pic", choices="opts")
     assert list(rows["choices"]) == [["red", "blue"]] * 2 and list(rows["answer"]) == ["B", "A"]
     scorer = RAPScorer(tiny_vlm_paths["qwen2_vl"], RAPConfig(**FAST))
-    scorer._load()
-    # The scorer hands these options to the verifier, so "\\boxed{blue}" counts for answer B.
-    assert [r.choices for r in scorer._prepare(rows[:2])] == [["red", "blue"]] * 2
+    scorer.scoring_model.load()
+    # Scoring prepares rows this way and hands these options to the verifier, so "\\boxed{blue}"
+    # counts for answer B.
+    prepared = prepare_rows(rows[:2], scorer.scoring_model.processor, model=scorer.scoring_model.model)
+    assert [r.error for r in prepared] == [None, None]
+    assert [r.choices for r in prepared] == [["red", "blue"]] * 2
 
 
 def test_rescoring_drops_columns_the_new_run_does_not_write(tiny_vlm_paths, rows):
@@ -291,3 +302,94 @@ def test_rescoring_drops_columns_the_new_run_does_not_write(tiny_vlm_paths, rows
     second = RAPScorer(path, RAPConfig(**FAST, compute_ace=False, keep_responses=False)).map(first)
     assert "rap_ace" not in second.column_names and "rap_responses_image" not in second.column_names
     assert "rap_logit_cde" in second.column_names
+
+
+def _readme_block(marker: str) -> str:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL) if marker in b]
+    return block
+
+
+def test_readme_custom_step_adds_its_column_and_leaves_rap_scores_alone(tmp_path, monkeypatch):
+    """The README's own scoring step, run as written: its column is p (1 - p) of each row's image
+    accuracy, every RAP column equals RAPScorer's, and the step list enters the fingerprint."""
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "__readme__"}
+    exec(compile(_readme_block("class Learnability").replace("/tmp/", f"{tmp_path}/"), "README step", "exec"),
+         namespace)
+    scored, rows, config = namespace["scored"], namespace["rows"], namespace["config"]
+    assert "rap_learnability" in scored.column_names and len(scored) == len(rows)
+    for row in scored:
+        p = row["rap_acc_image"]
+        assert row["rap_learnability"] == (None if p is None else p * (1 - p))
+    plain = RAPScorer(namespace["model"], config)
+    reference = plain.map(rows, batch_size=4)
+    for column in plain.output_columns():
+        assert scored[column] == reference[column], column
+    assert namespace["scorer"].fingerprint(rows) != plain.fingerprint(rows)
+
+
+class _ResponseLength(ScoringStep):
+    """A step that uses the model's tokenizer and can fail a row (for the contract tests below)."""
+
+    name = "response_length"
+    reads = ("rap_responses_image",)
+
+    def __init__(self, fail_id: str | None = None):
+        self.fail_id = fail_id
+
+    def columns(self, config):
+        return {"rap_response_tokens": "int64"}
+
+    def settings(self):
+        return {"fail_id": self.fail_id}
+
+    def score(self, rows, context):
+        out = [None] * len(rows)
+        responses = context.column("rap_responses_image")
+        for row in rows:
+            if row.error is not None:
+                continue
+            if row.rap_id == self.fail_id:
+                row.error = "response_length: refused on purpose"
+                continue
+            out[row.index] = len(context.tokenizer(responses[row.index][0])["input_ids"])
+        return {"rap_response_tokens": out}
+
+
+def test_a_step_that_fails_a_row_blanks_all_its_scores(tiny_vlm_paths, rows):
+    path = tiny_vlm_paths["llava"]
+    config = RAPConfig(**FAST, keep_responses=False)  # the step still reads responses this call
+    failing = rows[1]["rap_id"]
+    scorer = Scorer(path, config, steps=[*rap_steps(config), _ResponseLength(fail_id=failing)])
+    scored = scorer.map(rows, batch_size=4)
+    assert "rap_responses_image" not in scored.column_names
+    assert scored.features["rap_response_tokens"].dtype == "int64"
+    for row in scored:
+        if row["rap_id"] == failing:
+            assert row["rap_error"] == "response_length: refused on purpose"
+            assert row["rap_cde"] is None and row["rap_ace"] is None and row["rap_response_tokens"] is None
+        else:
+            assert row["rap_error"] is None and row["rap_response_tokens"] >= 1
+    # A scorer made only of the step continues an earlier pass: it reads the responses on the rows,
+    # and a row that pass failed keeps its error.
+    with_responses = RAPScorer(path, FAST_CONFIG).map(rows, batch_size=4)
+    alone = Scorer(path, FAST_CONFIG, steps=[_ResponseLength()]).map(
+        with_responses.map(lambda r: {"rap_error": "earlier" if r["rap_id"] == failing else r["rap_error"]}),
+        batch_size=4)
+    assert [e for e in alone["rap_error"]] == ["earlier" if i == failing else None for i in alone["rap_id"]]
+
+
+def test_scorer_steps_declare_what_they_write():
+    config = RAPConfig(**FAST)
+    assert [s.name for s in rap_steps(config)] == ["rollout_cde", "ace", "logit_cde"]
+    adaptive = rap_steps(RAPConfig(**FAST, adaptive=True))
+    assert [s.name for s in adaptive] == ["rollout_cde", "logit_cde"]  # ACE runs inside the rollout step
+    assert "rap_ace" in adaptive[0].columns(RAPConfig(**FAST, adaptive=True))
+    assert [s.name for s in rap_steps(RAPConfig(**FAST, compute_ace=False, compute_logit_cde=False))] == [
+        "rollout_cde"]
+    with pytest.raises(ValueError, match="at least one step"):
+        Scorer("unused", config, steps=[])

@@ -12,7 +12,7 @@ from typing import Literal
 
 from tqdm.auto import tqdm
 
-from ..prompts import FORMAT_PROMPT, user_text
+from ..prompts import FORMAT_PROMPT, placeholder_text, trl_prompt
 from .images import ImageDecodeError, decode_row_images, embedded_refs
 from .schema import ensure_canonical, images_feature
 
@@ -83,12 +83,8 @@ def to_trl(
         ds = ds.rename_column("prompt", "source_prompt")
 
     def add_prompt(batch):
-        prompts = []
-        for question in batch["question"]:
-            messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-            messages.append({"role": "user", "content": user_text(question, format_prompt)})
-            prompts.append(messages)
-        return {"prompt": prompts}
+        return {"prompt": [trl_prompt(q, format_prompt=format_prompt, system_prompt=system_prompt)
+                           for q in batch["question"]]}
 
     ds = ds.map(add_prompt, batched=True, desc="to_trl")
     ds = ds.cast_column("images", List(Image()))
@@ -110,7 +106,8 @@ def to_easyr1(ds, *, on_error: OnError = "raise"):
 
     def convert(batch):
         return {
-            "problem": ["<image>" * len(refs) + q for q, refs in zip(batch["question"], batch["images"])],
+            "problem": [placeholder_text(q, len(refs), format_prompt=None)
+                        for q, refs in zip(batch["question"], batch["images"])],
             "images": [embedded_refs(refs) for refs in batch["images"]],
         }
 
@@ -144,7 +141,7 @@ def to_verl(
         out = {k: [] for k in ("data_source", "prompt", "images", "ability", "reward_model", "extra_info")}
         for i, index in enumerate(indices):
             refs, question, answer = batch["images"][i], batch["question"][i], batch["answer"][i]
-            content = "<image>" * len(refs) + user_text(question, format_prompt)
+            content = placeholder_text(question, len(refs), format_prompt=format_prompt)
             out["data_source"].append(data_source)
             out["prompt"].append([{"role": "user", "content": content}])
             out["images"].append(embedded_refs(refs))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -91,6 +92,9 @@ def decode_image(ref: ImageRef):
     return image.convert("RGB")
 
 
+_ADDRESS = re.compile(r" <[\w.]+ object at 0x[0-9a-f]+>")
+
+
 def decode_row_images(refs: Sequence[ImageRef] | None, rap_id: str | None = None) -> list:
     """Decode all images of one row, or raise `ImageDecodeError` naming the row and image."""
     images = []
@@ -98,5 +102,8 @@ def decode_row_images(refs: Sequence[ImageRef] | None, rap_id: str | None = None
         try:
             images.append(decode_image(ref))
         except Exception as error:  # PIL raises many types; all mean "this row's image is bad"
-            raise ImageDecodeError(rap_id, index, f"{type(error).__name__}: {error}") from error
+            # PIL names the in-memory file it read by its address ("<_io.BytesIO object at 0x7f..>"),
+            # which would make the same row's error differ from run to run.
+            reason = _ADDRESS.sub("", f"{type(error).__name__}: {error}")
+            raise ImageDecodeError(rap_id, index, reason) from error
     return images

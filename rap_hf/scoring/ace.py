@@ -1,4 +1,4 @@
-"""ACE, the Attention Confidence Estimator (METHOD.md, "ACE").
+"""ACE, the Attention Confidence Estimator (docs/method.md, "ACE").
 
 A row is attention-biased when its reasoning keeps pouring attention into one semantically empty
 token. Two parts:
@@ -6,7 +6,7 @@ token. Two parts:
 - `capture_attention` reads the self-attention weights of ONE decoder layer with a forward hook.
   Only that layer runs eager attention (the only implementation that returns weights); every other
   layer keeps the model's own implementation, so no other layer's [B, heads, T, T] tensor is built.
-- `attention_confidence` is the column score of METHOD.md on those weights, in the log domain.
+- `attention_confidence` is the column score of docs/method.md ("ACE") on those weights, in the log domain.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Adaptive rollouts: the stop rule that keeps paper-mode decisions exact.
 
 Rollouts are drawn in rounds. After each round a row stops when no outcome of its remaining
-rollouts could change its decision *and* its reason under paper-mode selection (METHOD.md, CDE ->
+rollouts could change its decision *and* its reason under paper-mode selection (docs/method.md, CDE ->
 ACE -> DRM) with the configured lambda_c and lambda_a. With D counted as (correct with image -
 correct without) / M and the undrawn rollouts unknown:
 
@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .cde import discrepancy
+
 
 def can_stop(image_correct: Sequence[bool], text_correct: Sequence[bool], num_rollouts: int,
              cde_threshold: float, flagged: bool) -> bool:
@@ -31,8 +33,9 @@ def can_stop(image_correct: Sequence[bool], text_correct: Sequence[bool], num_ro
         return True
     right_image, right_text = sum(map(bool, image_correct)), sum(map(bool, text_correct))
     left_image, left_text = m - drawn_image, m - drawn_text
-    surely_passes = (right_image - right_text - left_text) / m > cde_threshold
-    surely_fails = (right_image + left_image - right_text) / m <= cde_threshold
+    # D in the worst and the best case for the row: every undrawn rollout going against it, or for it.
+    surely_passes = discrepancy(right_image, right_text + left_text, m) > cde_threshold
+    surely_fails = discrepancy(right_image + left_image, right_text, m) <= cde_threshold
     if flagged:
         return surely_passes or (surely_fails and right_image >= 1)
     return surely_passes and drawn_image - right_image >= 1

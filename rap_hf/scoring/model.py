@@ -1,0 +1,136 @@
+"""The model a scorer runs: loaded lazily, once per process, identified without loading it.
+
+`ScoringModel` holds a model and its processor, given loaded or as a reference (a Hub id or a
+local folder). Pickled, it travels as the reference alone, so `datasets.map(num_proc=...)` workers
+and `accelerate` ranks each load their own copy, on `cuda:{rank}` when there are GPUs. Its
+`identity()` names the exact weights for cache keys without reading a whole checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from ..rollouts import make_engine
+
+
+class ScoringModel:
+    """A VLM and its processor for scoring: lazy loading, pickling as a reference, identity.
+
+    Args:
+        model: A Hub id or local folder, or a loaded `transformers` model.
+        processor: The processor (loaded, or a reference); None loads the model's own.
+    """
+
+    def __init__(self, model, processor=None):
+        if isinstance(model, (str, os.PathLike)):
+            self.model_ref: str | None = str(model)
+            self.model = None
+        else:
+            self.model = model
+            ref = getattr(model, "name_or_path", None)
+            self.model_ref = str(ref) if ref else None
+        if processor is None or isinstance(processor, (str, os.PathLike)):
+            self.processor_ref = str(processor) if processor is not None else None
+            self.processor = None
+        else:
+            self.processor = processor
+            ref = getattr(processor, "name_or_path", None) or getattr(
+                getattr(processor, "tokenizer", None), "name_or_path", None)
+            self.processor_ref = str(ref) if ref else None
+        self._engine = None
+        self._engine_backend: str | None = None
+        self._identity: str | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self.model is not None and self.processor is not None
+
+    def load(self, *, device: str | None = None, dtype: str = "auto", rank: int | None = None) -> None:
+        """Load what is not loaded yet: the model on `device` (or `cuda:{rank}`, or the CPU), its processor."""
+        if self.loaded:
+            return
+        from ..modeling import load_vlm, pick_device, pick_dtype
+
+        if self.model is None:
+            target = pick_device(device, rank)
+            self.model, processor = load_vlm(self.model_ref, device=target, dtype=pick_dtype(dtype, target),
+                                             processor_ref=self.processor_ref)
+            self.processor = self.processor or processor
+        else:
+            from transformers import AutoProcessor
+
+            self.processor = AutoProcessor.from_pretrained(self.processor_ref or self.model_ref)
+
+    def engine(self, backend: str):
+        """The rollout engine of `backend` over this model, built once."""
+        if self._engine is None or self._engine_backend != backend:
+            self._engine = make_engine(backend, self.model, self.processor, self.model_ref)
+            self._engine_backend = backend
+        return self._engine
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    @property
+    def tokenizer(self):
+        return getattr(self.processor, "tokenizer", self.processor)
+
+    def identity(self) -> str:
+        """What names these weights in a cache key: the Hub id and revision, a digest of a local folder's
+        files (their first and last MiB only), or a digest of an in-memory model's parameters."""
+        if self._identity is None:
+            ref = self.model_ref
+            if ref and Path(ref).is_dir():
+                self._identity = "folder:" + folder_digest(Path(ref))
+            elif ref:
+                self._identity = "hub:" + ref + "@" + hub_revision(ref)
+            else:
+                self._identity = "object:" + parameters_digest(self.model)
+        return self._identity
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self.model_ref is None:
+            raise TypeError(
+                "The scorer holds a model that was not loaded from a folder or the Hub, so it cannot be sent to "
+                "other processes. Save it with model.save_pretrained(folder) and pass the folder."
+            )
+        state = self.__dict__.copy()
+        state["model"] = state["processor"] = state["_engine"] = None  # reloaded lazily in each process
+        state["_engine_backend"] = None
+        return state
+
+
+def folder_digest(folder: Path) -> str:
+    """Digest of a model folder from its files' names, sizes and first and last MiB (cheap on 7B)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        size = path.stat().st_size
+        digest.update(f"{path.relative_to(folder)}:{size}".encode())
+        with open(path, "rb") as f:
+            digest.update(f.read(1 << 20))
+            if size > 2 << 20:
+                f.seek(-(1 << 20), os.SEEK_END)
+                digest.update(f.read())
+    return digest.hexdigest()[:16]
+
+
+def hub_revision(ref: str) -> str:
+    """The commit a Hub id resolves to in the local cache ("unresolved" when it cannot be told)."""
+    try:
+        from transformers import AutoConfig
+
+        return getattr(AutoConfig.from_pretrained(ref), "_commit_hash", None) or "unresolved"
+    except Exception:
+        return "unresolved"
+
+
+def parameters_digest(model) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).float().numpy().tobytes())
+    return digest.hexdigest()[:16]
