@@ -55,7 +55,7 @@ def main(argv=None) -> dict:
 
     from rap_hf import LogitCDEScorer, RAPConfig, RAPScorer, __version__, select
     from rap_hf.data.synthetic import make_visual_world
-    from rap_hf.quickstart.pipeline import auroc
+    from rap_hf.metrics.ranking import auroc
     from rap_hf.testing import build_tiny_vlm
     from rap_hf.warmup import warm_up
 

@@ -39,12 +39,11 @@ def gumbel_baseline(seeds, step: int, logits):
     vocabulary entry from splitmix64 in int64, two float64 logarithms, argmax, one-hot scores."""
     import torch
 
-    from rap_hf.rollouts.sampling import _GOLDEN, _STEP, _mix, _shift_right
+    from rap_hf.rollouts.sampling import GOLDEN_GAMMA, STEP_GAMMA, mix64, to_unit_interval
 
     tokens = torch.arange(logits.shape[-1], device=logits.device, dtype=torch.int64)
-    step_term = torch.full((1, 1), step, dtype=torch.int64, device=logits.device) * _STEP
-    x = _mix(seeds[:, None] * _GOLDEN + step_term + _mix(tokens + 1)[None, :])
-    uniform = _shift_right(x, 11).double().add_(0.5).mul_(2.0**-53)
+    step_term = torch.full((1, 1), step, dtype=torch.int64, device=logits.device) * STEP_GAMMA
+    uniform = to_unit_interval(mix64(seeds[:, None] * GOLDEN_GAMMA + step_term + mix64(tokens + 1)[None, :]))
     noise = -torch.log(-torch.log(uniform))
     choice = torch.argmax(logits.float() + noise.float(), dim=-1)
     return torch.full_like(logits, float("-inf")).scatter_(-1, choice[:, None], 0.0)

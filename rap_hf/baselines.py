@@ -4,13 +4,16 @@
   so random subsets are the bar to clear).
 - `pass_rate_band`: keep rows whose pass rate with the image lies in [low, high] (open-r1's filter,
   DAPO-style difficulty filtering): too easy and unsolvable rows give GRPO no signal.
+
+Both are selection rules like any other: they label each row and hand the labels to
+`rap_hf.selection.selection_from_reasons`, the public hook a rule of your own uses too.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .selection import _CODE, REASONS, Selection, SelectionReport, _decide, _fingerprint, _histograms, read_outcomes
+from .selection import REASON_CODES, REASONS, Selection, read_outcomes, selection_from_reasons
 
 
 def random_subset(ds, n: int | None = None, *, fraction: float | None = None, seed: int = 0) -> Selection:
@@ -28,12 +31,11 @@ def random_subset(ds, n: int | None = None, *, fraction: float | None = None, se
     if not 0 <= n <= total:
         raise ValueError(f"n must be in [0, {total}], got {n}")
     chosen = np.random.default_rng(seed).choice(total, size=n, replace=False)
-    codes = np.full(total, _CODE["not_selected"], dtype=np.int8)
-    codes[chosen] = _CODE["kept"]
-    decisions, kept, counts = _decide(ds, codes, ("kept", "not_selected"), _fingerprint(ds, "random", n, seed))
-    report = SelectionReport(mode="random", total=total, kept=len(kept), counts=counts,
-                             thresholds={"n": n, "seed": seed}, means={}, num_rollouts=0)
-    return Selection(dataset=kept, decisions=decisions, report=report)
+    codes = np.full(total, REASON_CODES["not_selected"], dtype=np.int8)
+    codes[chosen] = REASON_CODES["kept"]
+    # Unscored rows are fine here: no outcomes, so the report has no score histograms.
+    return selection_from_reasons(ds, codes, mode="random", counted=("kept", "not_selected"),
+                                  thresholds={"n": n, "seed": seed}, fingerprint_parts=("random", n, seed))
 
 
 def pass_rate_band(scored, low: float = 0.2, high: float = 0.8) -> Selection:
@@ -47,19 +49,15 @@ def pass_rate_band(scored, low: float = 0.2, high: float = 0.8) -> Selection:
     if outcomes.partial:
         raise ValueError("pass_rate_band needs every rollout; these scores come from adaptive rollouts")
     m = outcomes.num_rollouts
-    codes = np.full(outcomes.size, _CODE["error"], dtype=np.int8)
+    codes = np.full(outcomes.size, REASON_CODES["error"], dtype=np.int8)
     if m:
         acc = outcomes.image_correct / m
         valid = outcomes.valid
-        codes[valid] = _CODE["kept"]
-        codes[valid & (acc > high)] = _CODE["trivial"]
-        codes[valid & (acc < low)] = _CODE["unsolvable"]
-    decisions, kept, counts = _decide(scored, codes, REASONS, _fingerprint(scored, "pass_rate_band", low, high))
-    report = SelectionReport(
-        mode="pass_rate_band", total=outcomes.size, kept=len(kept), counts=counts,
-        thresholds={"low": low, "high": high}, num_rollouts=m,
-        means={"mean_acc_image": float((outcomes.image_correct / m)[outcomes.valid].mean())
-               if m and outcomes.valid.any() else None},
-        histograms=_histograms(outcomes, scored),
-    )
-    return Selection(dataset=kept, decisions=decisions, report=report)
+        codes[valid] = REASON_CODES["kept"]
+        codes[valid & (acc > high)] = REASON_CODES["trivial"]
+        codes[valid & (acc < low)] = REASON_CODES["unsolvable"]
+    means = {"mean_acc_image": float((outcomes.image_correct / m)[outcomes.valid].mean())
+             if m and outcomes.valid.any() else None}
+    return selection_from_reasons(scored, codes, mode="pass_rate_band", counted=REASONS,
+                                  thresholds={"low": low, "high": high}, means=means, outcomes=outcomes,
+                                  fingerprint_parts=("pass_rate_band", low, high))

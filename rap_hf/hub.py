@@ -328,7 +328,7 @@ def _training_facts(trainer) -> dict[str, Any]:
         compute["training time"] = f"{runtime / 3600:.2f} h ({runtime:.0f} s)"
     sampler = getattr(trainer, "replacement_sampler", None)
     replacement = {"replaced": sampler.replaced, "pool_left": sampler.pool_left} if sampler is not None else None
-    num_active = getattr(trainer, "_num_active", None)
+    num_active = getattr(trainer, "num_active_rows", None)  # None: a plain GRPOTrainer, or no replacement pool
     return {
         "settings": {k: _shown(v) for k, v in settings.items()}, "rewards": rewards, "compute": compute,
         "steps": trainer.state.global_step, "epochs": round(trainer.state.epoch or 0, 2),

@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+# (model ref, processor ref, device, dtype) -> (model, processor): the scorers and evaluation of one
+# process share one copy of the weights instead of loading them again.
 _LOADED: dict[tuple, tuple[Any, Any]] = {}
 
 
@@ -22,6 +24,7 @@ def pick_device(device: str | None, rank: int | None = None) -> torch.device:
 
 
 def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """The torch dtype named `dtype` ("float32", "bfloat16", ...); "auto": bfloat16 on a GPU, float32 on the CPU."""
     if dtype == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     return getattr(torch, dtype)
@@ -39,3 +42,16 @@ def load_vlm(model_ref: str | os.PathLike, *, device: torch.device, dtype: torch
         processor = AutoProcessor.from_pretrained(str(processor_ref or model_ref))
         _LOADED[key] = (model, processor)
     return _LOADED[key]
+
+
+def clear_vlm_cache(model: Any | None = None) -> int:
+    """Drop `load_vlm`'s cached `(model, processor)` for `model` (the object `load_vlm` returned),
+    or every cached pair when `model` is None; returns how many were dropped.
+
+    The cache keeps a model for the process's lifetime: forget it before deleting the folder it
+    came from, or to free its memory once nothing else holds it. A later `load_vlm` loads it anew.
+    """
+    keys = [key for key, (loaded, _) in _LOADED.items() if model is None or loaded is model]
+    for key in keys:
+        del _LOADED[key]
+    return len(keys)

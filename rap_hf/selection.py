@@ -1,8 +1,28 @@
-"""Selection: CDE -> ACE -> DRM over score columns (METHOD.md), in paper and reference modes.
+"""Selection: CDE -> ACE -> DRM over score columns (docs/method.md, "Order"), in paper and reference modes.
 
 Pure and fast: it reads the score columns as Arrow/NumPy arrays, never a model, in time and
 memory linear in the number of rows, so thresholds can be changed and re-applied in seconds.
 Every input row leaves with exactly one decision (`rap_keep`) and one reason (`rap_reason`).
+
+Every selection rule ends the same way: a reason per row goes through `selection_from_reasons`,
+which writes the decisions, the kept rows and a report whose counts add up to the input. `select`'s
+two modes do, the baselines of `rap_hf.baselines` do, and so can a rule of your own, without any
+change to the library:
+
+    >>> import numpy as np
+    >>> from rap_hf.selection import read_outcomes, selection_from_reasons
+    >>> def solved_once(scored):  # doctest: +SKIP
+    ...     outcomes = read_outcomes(scored)  # counts of correct rollouts, as NumPy arrays
+    ...     reasons = np.where(outcomes.image_correct == 1, "kept", "not_selected")
+    ...     reasons[~outcomes.valid] = "error"
+    ...     return selection_from_reasons(scored, reasons, mode="solved_once", outcomes=outcomes)
+
+The result is a `Selection` like any other: `save_to_disk`, `rap_hf.push_subset` and
+`RAPGRPOTrainer` take it as they take `select`'s.
+
+A saved selection is a folder in one layout, named here once (`DATASET_FOLDER`, `DECISIONS_FOLDER`,
+`REPORT_JSON`, ...) and recognised by `is_selection_folder`; the CLI, the Space and `rap-hf train`
+read it through these names.
 """
 
 from __future__ import annotations
@@ -11,7 +31,9 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +41,8 @@ from typing import Any
 import numpy as np
 
 from .config import SelectionConfig
+from .data.columns import float_column, float_values
+from .scoring.cde import difficulty, discrepancy
 
 REASONS = ("kept", "kept_replacement", "language_prior", "attention_biased", "trivial", "unsolvable", "error")
 KEPT_REASONS = ("kept", "kept_replacement")
@@ -35,7 +59,23 @@ REASON_MEANINGS = {
     "error": "could not be scored (see rap_error in decisions)",
     "not_selected": "left out by a baseline selection",
 }
-_CODE = {reason: code for code, reason in enumerate(REASONS + BASELINE_REASONS)}
+REASON_CODES: dict[str, int] = {reason: code for code, reason in enumerate(REASONS + BASELINE_REASONS)}
+"""Each reason's integer code: rules label a million rows as an int8 array, then hand it to
+`selection_from_reasons` (comparing codes is much faster than comparing strings)."""
+
+# The layout of a saved selection (`Selection.save_to_disk`, `rap-hf select --output`).
+DATASET_FOLDER = "dataset"  # the kept rows (datasets' save_to_disk)
+DECISIONS_FOLDER = "decisions"  # every input row with rap_keep and rap_reason (save_to_disk)
+REPORT_JSON = "report.json"  # SelectionReport.to_dict()
+REPORT_MARKDOWN = "report.md"  # SelectionReport.to_markdown()
+CONFIG_FILE = "selection_config.json"  # the SelectionConfig, or null for another rule
+PLOTS_FOLDER = "plots"  # SelectionReport.save_plots()
+
+
+def is_selection_folder(path: str | os.PathLike) -> bool:
+    """True for a folder written by `Selection.save_to_disk` (or `rap-hf select --output`): its
+    `dataset/` (kept rows) and `decisions/` (every row) folders are both inside."""
+    return os.path.isdir(os.path.join(path, DATASET_FOLDER)) and os.path.isdir(os.path.join(path, DECISIONS_FOLDER))
 
 
 @dataclass
@@ -45,7 +85,7 @@ class Outcomes:
     rap_id: np.ndarray
     valid: np.ndarray  # scored without error
     num_rollouts: int  # M
-    image_correct: np.ndarray  # answer-only correct image rollouts (count)
+    image_correct: np.ndarray  # answer-only correct image rollouts (count; None flags count as wrong)
     image_strict: np.ndarray  # answer and format correct (the released script's reward == 1)
     text_correct: np.ndarray
     text_strict: np.ndarray
@@ -69,20 +109,11 @@ def _list_counts(column, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return counts, lengths, flat
 
 
-def float_values(column) -> np.ndarray:
-    """An Arrow column of numbers as float64, with NaN where it holds None."""
-    import pyarrow.compute as pc
-
-    return pc.fill_null(pc.cast(column, "double"), math.nan).to_numpy(zero_copy_only=False)
-
-
-def float_column(ds, name: str) -> np.ndarray:
-    """Column `name` of a dataset as float64, with NaN where a row holds None."""
-    return float_values(ds.select_columns([name]).with_format("arrow")[:].column(0))
-
-
 def read_outcomes(scored) -> Outcomes:
-    """Read what selection needs from a scored dataset, vectorised (no per-row Python)."""
+    """Read what selection needs from a scored dataset, vectorised (no per-row Python).
+
+    Raises ValueError when score columns are missing, or when rows were scored with different
+    numbers of rollouts (D and difficulty compare fractions of the same M)."""
     import pyarrow.compute as pc
 
     needed = ["rap_id", "rap_image_correct", "rap_text_correct", "rap_image_formatted", "rap_text_formatted"]
@@ -137,16 +168,18 @@ def read_outcomes(scored) -> Outcomes:
 
 # --------------------------------------------------------------------------- the two modes
 def _paper(o: Outcomes, config: SelectionConfig, has_ace: bool) -> tuple[np.ndarray, dict[str, Any]]:
-    """METHOD.md, paper mode: CDE D > lambda_c; ACE psi > lambda_a drops; DRM swaps trivial rows."""
+    """Paper mode (docs/method.md, "CDE", "ACE", "DRM"): keep D > lambda_c; drop psi > lambda_a
+    as attention-biased; DRM swaps the trivial rows for the hardest rows left out."""
+
     m = o.num_rollouts
-    reasons = np.full(o.size, _CODE["error"], dtype=np.int8)
+    reasons = np.full(o.size, REASON_CODES["error"], dtype=np.int8)
     if m == 0:
         return reasons, {"mean_acc_image": None, "mean_acc_text": None, "drm_k": 0}
     acc_image, acc_text = o.image_correct / m, o.text_correct / m
-    # D from the count difference, divided once: 0.8 - 0.2 would give 0.6000000000000001 and pass
-    # lambda_c = 0.6; (4 - 1) / 5 is the float nearest 0.6 and does not. (Reference mode keeps the
-    # released script's subtraction on purpose.)
-    cde = (o.image_correct - o.text_correct) / m
+    # D from the counts, divided once (see `discrepancy`: subtracting the accuracies would let
+    # 0.8 - 0.2 = 0.6000000000000001 pass lambda_c = 0.6). Reference mode keeps the released
+    # script's subtraction on purpose.
+    cde = discrepancy(o.image_correct, o.text_correct, m)
     valid = o.valid
     cde_pass = valid & (cde > config.cde_threshold)
     if o.partial and has_ace and not config.use_ace:
@@ -170,11 +203,12 @@ def _paper(o: Outcomes, config: SelectionConfig, has_ace: bool) -> tuple[np.ndar
     order = np.lexsort((o.rap_id[candidates].astype(str), -cde[candidates], o.image_correct[candidates]))
     replacements = candidates[order[:k]]
 
-    reasons[valid] = np.where(o.image_correct[valid] == 0, _CODE["unsolvable"], _CODE["language_prior"])
-    reasons[cde_pass & flagged] = _CODE["attention_biased"]
-    reasons[subset] = _CODE["kept"]
-    reasons[trivial] = _CODE["trivial"]
-    reasons[replacements] = _CODE["kept_replacement"]
+    # Later assignments win: a row's reason follows the stages' precedence (docs/method.md, "Order").
+    reasons[valid] = np.where(o.image_correct[valid] == 0, REASON_CODES["unsolvable"], REASON_CODES["language_prior"])
+    reasons[cde_pass & flagged] = REASON_CODES["attention_biased"]
+    reasons[subset] = REASON_CODES["kept"]
+    reasons[trivial] = REASON_CODES["trivial"]
+    reasons[replacements] = REASON_CODES["kept_replacement"]
     info = {
         "mean_acc_image": float(acc_image[valid].mean()) if valid.any() else None,
         "mean_acc_text": float(acc_text[valid].mean()) if valid.any() else None,
@@ -192,14 +226,14 @@ def limr_band(acc: np.ndarray, mean: float) -> np.ndarray:
 
 
 def _reference(o: Outcomes, config: SelectionConfig) -> tuple[np.ndarray, dict[str, Any]]:
-    """The released selection script, exactly (see METHOD.md, reference mode)."""
+    """The released selection script, exactly (docs/method.md, "CDE" and "DRM", reference mode)."""
     m = o.num_rollouts
     if o.partial:
         raise ValueError(
             "these scores come from adaptive rollouts (some rollouts undrawn), which keep paper-mode decisions exact; "
             "reference mode needs every rollout (its dataset means use all of them). Re-score with adaptive=False."
         )
-    reasons = np.full(o.size, _CODE["error"], dtype=np.int8)
+    reasons = np.full(o.size, REASON_CODES["error"], dtype=np.int8)
     valid = o.valid
     if m == 0 or not valid.any():
         return reasons, {"mean_acc_image": None, "mean_acc_text": None, "pool": 0, "sampled": 0}
@@ -208,6 +242,8 @@ def _reference(o: Outcomes, config: SelectionConfig) -> tuple[np.ndarray, dict[s
     mean_image, mean_text = float(np.mean(acc_image[valid])), float(np.mean(acc_text[valid]))
     gap = mean_image - mean_text
     band = limr_band(acc_image, mean_image)
+    # The script subtracts the two accuracies (not `discrepancy`'s divided count difference): its
+    # floating-point results decide ties at the thresholds, and this mode must keep what it keeps.
     cde = acc_image - acc_text
     core = valid & (band >= config.ref_core_band) & (cde > config.ref_core_gap)
     easy = valid & (o.image_correct == m)  # reward >= 0.9: the answer alone counts here
@@ -223,10 +259,10 @@ def _reference(o: Outcomes, config: SelectionConfig) -> tuple[np.ndarray, dict[s
     replacement = np.zeros(o.size, dtype=bool)
     replacement[sampled] = True
     replacement &= ~kept
-    reasons[valid] = np.where(o.image_correct[valid] == 0, _CODE["unsolvable"], _CODE["language_prior"])
-    reasons[easy] = _CODE["trivial"]
-    reasons[kept] = _CODE["kept"]
-    reasons[replacement] = _CODE["kept_replacement"]
+    reasons[valid] = np.where(o.image_correct[valid] == 0, REASON_CODES["unsolvable"], REASON_CODES["language_prior"])
+    reasons[easy] = REASON_CODES["trivial"]
+    reasons[kept] = REASON_CODES["kept"]
+    reasons[replacement] = REASON_CODES["kept_replacement"]
     info = {"mean_acc_image": mean_image, "mean_acc_text": mean_text, "mean_gap": gap,
             "pool": len(pool), "sampled": int(len(sampled))}
     return reasons, info
@@ -234,6 +270,7 @@ def _reference(o: Outcomes, config: SelectionConfig) -> tuple[np.ndarray, dict[s
 
 # --------------------------------------------------------------------------- report
 def _histogram(values: np.ndarray, edges: np.ndarray) -> dict[str, list]:
+    """Counts of `values` between `edges`, as JSON-ready lists."""
     counts, edges = np.histogram(values, bins=edges)
     return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
 
@@ -253,17 +290,21 @@ class SelectionReport:
 
     @property
     def fraction(self) -> float:
+        """The kept share of the input rows (0 for no rows)."""
         return self.kept / self.total if self.total else 0.0
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as plain data (what `report.json` holds), with `fraction` added."""
         data = dataclasses.asdict(self)
         data["fraction"] = self.fraction
         return data
 
     def to_json(self, path: str | Path) -> None:
+        """Write `to_dict()` as JSON to `path`."""
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
 
     def to_markdown(self) -> str:
+        """Counts by reason and the settings, as Markdown tables (what `report.md` holds)."""
         lines = [
             f"**RAP selection ({self.mode} mode)**: kept {self.kept:,} of {self.total:,} rows "
             f"({100 * self.fraction:.1f} %), M = {self.num_rollouts} rollouts per condition.",
@@ -317,13 +358,17 @@ class SelectionReport:
 
 
 def _histograms(o: Outcomes, scored) -> dict[str, dict[str, list]]:
+    """The report's score histograms over the scored rows: D and difficulty (one bin per value
+    they can take), ACE and logit-CDE where the rows have them."""
+
     m, valid = o.num_rollouts, o.valid
     if m == 0 or not valid.any():
         return {}
-    half = 0.5 / m
+    half = 0.5 / m  # bins centred on the multiples of 1/M
     out = {
-        "rap_cde": _histogram((o.image_correct - o.text_correct)[valid] / m, np.linspace(-1 - half, 1 + half, 2 * m + 2)),
-        "rap_difficulty": _histogram(1 - o.image_correct[valid] / m, np.linspace(-half, 1 + half, m + 2)),
+        "rap_cde": _histogram(discrepancy(o.image_correct[valid], o.text_correct[valid], m),
+                              np.linspace(-1 - half, 1 + half, 2 * m + 2)),
+        "rap_difficulty": _histogram(difficulty(o.image_correct[valid], m), np.linspace(-half, 1 + half, m + 2)),
     }
     finite = o.ace[valid & np.isfinite(o.ace)]
     if len(finite):
@@ -345,7 +390,7 @@ class Selection:
         dataset: The kept rows (all their columns, plus `rap_keep` and `rap_reason`).
         decisions: Every input row, in input order, with `rap_keep` (bool) and `rap_reason`.
         report: Counts by reason (adding up to the input size), thresholds, means, histograms.
-        config: The `SelectionConfig` used (None for baselines).
+        config: The `SelectionConfig` used (None for baselines and other rules).
     """
 
     dataset: Any
@@ -368,13 +413,13 @@ class Selection:
         `selection_config.json` and `plots/`; `Selection.load_from_disk` reads it back."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.dataset.save_to_disk(str(folder / "dataset"))
-        self.decisions.save_to_disk(str(folder / "decisions"))
-        self.report.to_json(folder / "report.json")
-        (folder / "report.md").write_text(self.report.to_markdown())
+        self.dataset.save_to_disk(str(folder / DATASET_FOLDER))
+        self.decisions.save_to_disk(str(folder / DECISIONS_FOLDER))
+        self.report.to_json(folder / REPORT_JSON)
+        (folder / REPORT_MARKDOWN).write_text(self.report.to_markdown())
         config = self.config.to_dict() if self.config is not None else None
-        (folder / "selection_config.json").write_text(json.dumps(config, indent=2))
-        self.report.save_plots(folder / "plots")
+        (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+        self.report.save_plots(folder / PLOTS_FOLDER)
         return folder
 
     @classmethod
@@ -383,17 +428,18 @@ class Selection:
         from datasets import load_from_disk
 
         folder = Path(folder)
-        missing = [name for name in ("dataset", "decisions", "report.json") if not (folder / name).exists()]
+        # The report is needed too (not only what `is_selection_folder` looks for): it is loaded back.
+        missing = [name for name in (DATASET_FOLDER, DECISIONS_FOLDER, REPORT_JSON) if not (folder / name).exists()]
         if missing:
             raise FileNotFoundError(f"{folder} is not a saved selection (no {', '.join(missing)}); write one with "
                                     "Selection.save_to_disk or `rap-hf select --output`")
-        report = json.loads((folder / "report.json").read_text())
+        report = json.loads((folder / REPORT_JSON).read_text())
         report.pop("fraction", None)
-        config_path = folder / "selection_config.json"
+        config_path = folder / CONFIG_FILE
         config = json.loads(config_path.read_text()) if config_path.exists() else None
-        decisions = load_from_disk(str(folder / "decisions"))
+        decisions = load_from_disk(str(folder / DECISIONS_FOLDER))
         # datasets cannot load a saved dataset of no rows; the kept rows are then none of the decisions.
-        dataset = decisions.select([]) if report["kept"] == 0 else load_from_disk(str(folder / "dataset"))
+        dataset = decisions.select([]) if report["kept"] == 0 else load_from_disk(str(folder / DATASET_FOLDER))
         return cls(dataset=dataset, decisions=decisions, report=SelectionReport(**report),
                    config=SelectionConfig(**config) if config else None)
 
@@ -412,15 +458,16 @@ def replacement_pool_rows(decisions, ace_threshold: float | None = None):
         raise ValueError(f"replacement_pool_rows needs a selection's decisions; missing columns {missing}")
     table = decisions.select_columns(["rap_keep", "rap_reason"]).with_format("arrow")[:]
     if "rap_difficulty" in decisions.column_names:
-        difficulty = float_column(decisions, "rap_difficulty")
+        row_difficulty = float_column(decisions, "rap_difficulty")
     else:
         # Scores from before the scorer wrote it: derive it from the image rollouts, as the scorer
         # does, and keep it on the rows (the trainer draws the pool hardest first).
         outcomes = read_outcomes(decisions)
-        difficulty = np.where(outcomes.valid, 1 - outcomes.image_correct / max(outcomes.num_rollouts, 1), np.nan)
-        decisions = decisions.add_column("rap_difficulty", [None if np.isnan(d) else float(d) for d in difficulty])
+        row_difficulty = np.where(outcomes.valid, difficulty(outcomes.image_correct, max(outcomes.num_rollouts, 1)),
+                                  np.nan)
+        decisions = decisions.add_column("rap_difficulty", [None if np.isnan(d) else float(d) for d in row_difficulty])
     with np.errstate(invalid="ignore"):
-        signal = (difficulty > 0) & (difficulty < 1)
+        signal = (row_difficulty > 0) & (row_difficulty < 1)
     usable = ~np.isin(np.asarray(table.column("rap_reason").to_pylist(), dtype=object), ["error", "attention_biased"])
     if ace_threshold is not None and "rap_ace" in decisions.column_names:
         with np.errstate(invalid="ignore"):  # NaN (not scored): not flagged, as in select
@@ -438,25 +485,115 @@ def _fingerprint(scored, *parts) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
-def _decide(scored, codes: np.ndarray, names: tuple[str, ...], fingerprint: str):
-    """Attach `rap_keep` / `rap_reason` to every row; return (decisions, kept dataset, counts)."""
+def _as_codes(reasons: Sequence[str] | Sequence[int] | np.ndarray, size: int) -> np.ndarray:
+    """Per-row reasons, given as labels or as `REASON_CODES` values, as an array of codes."""
+    array = np.asarray(reasons)
+    if array.shape != (size,):
+        raise ValueError(f"a selection needs one reason per row: {size} rows, but reasons of shape {array.shape}")
+    if size == 0:
+        return np.zeros(0, dtype=np.int8)
+    if array.dtype.kind in "iu":
+        outside = (array < 0) | (array >= len(REASON_CODES))
+        if outside.any():
+            raise ValueError(f"reason codes are the values of REASON_CODES (0 to {len(REASON_CODES) - 1}); "
+                             f"row {int(np.flatnonzero(outside)[0])} has {array[outside][0]}")
+        return array
+    if array.dtype.kind not in "UO":
+        raise TypeError(f"reasons must be labels (str) or codes (int) of REASON_CODES, not an array of {array.dtype}")
+    codes = np.full(size, -1, dtype=np.int8)
+    for reason, code in REASON_CODES.items():
+        codes[array == reason] = code
+    unknown = codes < 0
+    if unknown.any():
+        names = sorted({str(label) for label in array[unknown]})
+        raise ValueError(f"unknown reasons {names[:5]}: every row's reason is one of {', '.join(REASON_CODES)} "
+                         "('not_selected' for a row a rule simply leaves out)")
+    return codes
+
+
+def selection_from_reasons(
+    rows,
+    reasons: Sequence[str] | Sequence[int] | np.ndarray,
+    *,
+    mode: str,
+    counted: Sequence[str] | None = None,
+    thresholds: Mapping[str, Any] | None = None,
+    means: Mapping[str, Any] | None = None,
+    outcomes: Outcomes | None = None,
+    config: SelectionConfig | None = None,
+    fingerprint_parts: Sequence[Any] | None = None,
+) -> Selection:
+    """The `Selection` of `rows` given each row's reason: where every selection rule ends.
+
+    `select`'s modes and the baselines of `rap_hf.baselines` decide a reason per row and call this;
+    a rule of your own does the same (see this module's docstring for an example). A row is kept
+    when its reason is one of `KEPT_REASONS` ("kept", "kept_replacement").
+
+    Args:
+        rows: The dataset the reasons are about; every row stays in `decisions`, in order.
+        reasons: One per row, in row order: labels from `REASON_MEANINGS` ("kept", "not_selected",
+            "error", ...), or their `REASON_CODES` as integers (fastest for millions of rows).
+        mode: The rule's name, as the report, the saved folder and the dataset card show it.
+        counted: The reasons the report counts, in this order. Every row's reason must be among
+            them, so the counts add up to the number of rows. Default: `REASONS`, followed by
+            "not_selected" when some row has it.
+        thresholds: The rule's settings, for the report (JSON-ready values).
+        means: Figures the rule computed on the way (e.g. mean accuracies), for the report.
+        outcomes: The rows' `read_outcomes`, when the rule read them: the report then records M and
+            histograms of the scores. None (rows need not be scored): no histograms, M = 0.
+        config: The `SelectionConfig` behind the rule, if any (`Selection.replacement_pool` follows
+            its ACE setting).
+        fingerprint_parts: JSON-ready values that, with the input's own fingerprint, determine the
+            decisions; they name the new columns in `datasets`' cache. Default: the mode, the
+            thresholds and a digest of the reasons.
+
+    Returns:
+        A `Selection`: the kept rows, every row with `rap_keep` and `rap_reason`, and the report.
+
+    Raises:
+        ValueError: a reason per row is missing, a label or code is unknown, or a row's reason is not
+            counted.
+        TypeError: the reasons are neither labels nor integer codes (e.g. keep flags).
+    """
     from datasets import Value
 
+    size = len(rows)
+    codes = _as_codes(reasons, size)
+    if counted is None:
+        counted = REASONS + (("not_selected",) if (codes == REASON_CODES["not_selected"]).any() else ())
+    unknown = [name for name in counted if name not in REASON_CODES]
+    if unknown:
+        raise ValueError(f"counted names unknown reasons {unknown}; reasons are {', '.join(REASON_CODES)}")
+    counts = {name: int((codes == REASON_CODES[name]).sum()) for name in counted}
+    if sum(counts.values()) != size:  # every row has exactly one reason, and the report accounts for it
+        left_out = sorted({name for name, code in REASON_CODES.items() if name not in counts and (codes == code).any()})
+        raise ValueError(f"some rows have reasons the report does not count ({', '.join(left_out)}); add them to "
+                         "`counted`")
+    if fingerprint_parts is None:
+        # int8 whatever the caller's integer type, so labels and codes of the same reasons agree.
+        fingerprint_parts = (mode, dict(thresholds or {}),
+                             hashlib.sha256(codes.astype(np.int8).tobytes()).hexdigest())
+    fingerprint = _fingerprint(rows, *fingerprint_parts)
+
     labels = np.asarray(REASONS + BASELINE_REASONS, dtype=object)[codes]
-    keep = np.isin(codes, [_CODE[r] for r in KEPT_REASONS])
-    decisions = scored.remove_columns([c for c in ("rap_keep", "rap_reason") if c in scored.column_names])
+    keep = np.isin(codes, [REASON_CODES[r] for r in KEPT_REASONS])
+    # A selection of a selection's decisions replaces their columns rather than adding a second pair.
+    decisions = rows.remove_columns([c for c in ("rap_keep", "rap_reason") if c in rows.column_names])
     decisions = decisions.add_column("rap_keep", keep.tolist(), feature=Value("bool"),
                                      new_fingerprint=fingerprint + "-keep")
     decisions = decisions.add_column("rap_reason", labels.tolist(), feature=Value("string"),
                                      new_fingerprint=fingerprint + "-reason")
-    counts = {name: int((codes == _CODE[name]).sum()) for name in names}
-    assert sum(counts.values()) == len(scored), "every row must have exactly one reason"
     kept = decisions.select(np.flatnonzero(keep), new_fingerprint=fingerprint + "-kept")
-    return decisions, kept, counts
+    report = SelectionReport(
+        mode=mode, total=size, kept=len(kept), counts=counts, thresholds=dict(thresholds or {}),
+        means=dict(means or {}), num_rollouts=outcomes.num_rollouts if outcomes is not None else 0,
+        histograms=_histograms(outcomes, rows) if outcomes is not None else {},
+    )
+    return Selection(dataset=kept, decisions=decisions, report=report, config=config)
 
 
 def select(scored, config: SelectionConfig | None = None, **overrides) -> Selection:
-    """Select the high-value rows of a scored dataset: CDE -> ACE -> DRM (METHOD.md).
+    """Select the high-value rows of a scored dataset: CDE -> ACE -> DRM (docs/method.md, "Order").
 
     Args:
         scored: Rows with RAP's score columns (the output of `RAPScorer`).
@@ -480,9 +617,6 @@ def select(scored, config: SelectionConfig | None = None, **overrides) -> Select
                       "pool_band": config.ref_pool_band, "pool_gap": config.ref_pool_gap,
                       "pool_strong_gap": config.ref_pool_strong_gap, "drm_ratio": config.drm_ratio,
                       "drm_seed": config.drm_seed, "use_ace": False}
-    decisions, kept, counts = _decide(scored, codes, REASONS, _fingerprint(scored, "select", config.to_dict()))
-    report = SelectionReport(
-        mode=config.mode, total=len(scored), kept=len(kept), counts=counts, thresholds=thresholds,
-        means=info, num_rollouts=outcomes.num_rollouts, histograms=_histograms(outcomes, scored),
-    )
-    return Selection(dataset=kept, decisions=decisions, report=report, config=config)
+    return selection_from_reasons(scored, codes, mode=config.mode, counted=REASONS, thresholds=thresholds,
+                                  means=info, outcomes=outcomes, config=config,
+                                  fingerprint_parts=("select", config.to_dict()))

@@ -229,3 +229,54 @@ def test_mismatched_rollout_counts_are_explained():
                             "rap_ace": [0.0], "rap_error": [None]}, features=SCORED_FEATURES)
     with pytest.raises(ValueError, match="different numbers of rollouts"):
         select(ds)
+
+
+def test_a_rule_of_ones_own_goes_through_the_public_hook(tmp_path):
+    """A rule the library does not know (keep the rows exactly one image rollout solves) labels the
+    rows and calls `selection_from_reasons`; what comes back behaves like `select`'s result."""
+    from rap_hf.data.io import load_rows
+    from rap_hf.selection import REASON_CODES, is_selection_folder, read_outcomes, selection_from_reasons
+
+    def solved_once(scored):
+        outcomes = read_outcomes(scored)
+        reasons = np.where(outcomes.image_correct == 1, "kept", "not_selected").astype(object)
+        reasons[~outcomes.valid] = "error"
+        return selection_from_reasons(scored, reasons, mode="solved_once", thresholds={"image_correct": 1},
+                                      outcomes=outcomes)
+
+    rows = [{"rap_id": "once", "img": 1, "txt": 0}, {"rap_id": "twice", "img": 2, "txt": 0},
+            {"rap_id": "never", "img": 0, "txt": 0}, {"rap_id": "bad", "error": "empty answer"}]
+    ds = scored_dataset(rows)
+    selection = solved_once(ds)
+    assert _reasons(selection) == {"once": "kept", "twice": "not_selected", "never": "not_selected", "bad": "error"}
+    assert list(selection.dataset["rap_id"]) == ["once"] and list(selection.decisions["rap_id"]) == list(ds["rap_id"])
+    report = selection.report
+    assert report.mode == "solved_once" and report.kept == 1 and report.total == len(ds)
+    assert list(report.counts) == [*REASONS, "not_selected"] and sum(report.counts.values()) == len(ds)
+    assert report.counts["not_selected"] == 2 and report.counts["error"] == 1
+    assert report.thresholds == {"image_correct": 1} and report.num_rollouts == 5
+    assert sum(report.histograms["rap_cde"]["counts"]) == 3  # the scored rows
+    assert selection.config is None and "| not_selected | 2 |" in report.to_markdown()
+
+    # Codes instead of labels: the same decisions, and the same cache fingerprint.
+    codes = np.asarray([REASON_CODES[r] for r in selection.decisions["rap_reason"]], dtype=np.int8)
+    again = selection_from_reasons(ds, codes, mode="solved_once", thresholds={"image_correct": 1})
+    assert list(again.decisions["rap_reason"]) == list(selection.decisions["rap_reason"])
+    assert again.decisions._fingerprint == selection.decisions._fingerprint
+    assert again.report.histograms == {} and again.report.num_rollouts == 0  # no outcomes given
+    # It saves in the selection layout, and loads back.
+    folder = selection.save_to_disk(tmp_path / "solved_once")
+    assert is_selection_folder(folder) and not is_selection_folder(folder / "decisions")
+    loaded = Selection.load_from_disk(folder)
+    assert loaded.report.counts == report.counts and list(loaded.dataset["rap_id"]) == ["once"]
+    with pytest.raises(ValueError, match="selection folder"):  # two datasets inside: say which
+        load_rows(str(folder))
+
+    with pytest.raises(ValueError, match="unknown reasons"):
+        selection_from_reasons(ds, ["kept", "maybe", "kept", "kept"], mode="broken")
+    with pytest.raises(ValueError, match="one reason per row"):
+        selection_from_reasons(ds, ["kept"], mode="broken")
+    with pytest.raises(ValueError, match="does not count"):
+        selection_from_reasons(ds, ["kept", "not_selected", "kept", "kept"], mode="broken", counted=REASONS)
+    with pytest.raises(ValueError, match="REASON_CODES"):
+        selection_from_reasons(ds, [0, 1, 2, 99], mode="broken")

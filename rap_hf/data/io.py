@@ -10,10 +10,20 @@ def load_rows(ref: str, split: str | None = None, *, single: bool = False):
 
     `ref` may be a folder written by `save_to_disk`, a local Parquet/JSON(L)/CSV file, or anything
     `datasets.load_dataset` accepts (a Hub id, a folder of data files). With `single=True`, a
-    dataset of several splits and no `split` is an error that lists the splits.
+    dataset of several splits and no `split` is an error that lists the splits. A folder written by
+    `rap-hf select --output` holds two datasets, so it is an error that names them.
     """
     from datasets import DatasetDict, load_dataset, load_from_disk
 
+    from ..selection import DATASET_FOLDER, DECISIONS_FOLDER, is_selection_folder
+
+    if is_selection_folder(ref):
+        # Neither of its datasets is the obvious choice (kept rows to train or evaluate on, every row
+        # to select again), and datasets would otherwise try to read the folder as loose data files.
+        raise ValueError(
+            f"{ref!r} is a selection folder (`rap-hf select --output`): pass {os.path.join(ref, DATASET_FOLDER)!r} "
+            f"for the kept rows or {os.path.join(ref, DECISIONS_FOLDER)!r} for every row with its decision"
+        )
     if os.path.isdir(ref) and (
         os.path.exists(os.path.join(ref, "dataset_info.json")) or os.path.exists(os.path.join(ref, "dataset_dict.json"))
     ):

@@ -1,4 +1,5 @@
-"""`evaluate` modules shipped with rap-hf: `answer_accuracy` (boxed-answer accuracy, `rap_hf.verify`).
+"""`evaluate` modules shipped with rap-hf: `answer_accuracy` (boxed-answer accuracy, `rap_hf.verify`),
+and `ranking` (AUROC of a score against planted labels, for the quickstart and benchmarks).
 
 Each module is a folder holding `<name>/<name>.py`, the layout `evaluate.load(path)` reads; these
 helpers give the path so users need not know where the package is installed.

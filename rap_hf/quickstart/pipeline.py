@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..metrics.ranking import auroc
 from .config import QuickstartConfig
 
 STAGES = ("world", "warm-up", "scoring", "selection", "training", "evaluation", "publishing")
@@ -194,7 +195,7 @@ def scorer_accuracy(scored) -> dict[str, dict[str, float]]:
     """Mean accuracy of the scorer's rollouts with and without the image, per planted task (or overall)."""
     import numpy as np
 
-    from ..selection import float_column
+    from ..data.columns import float_column
 
     ok = np.asarray([e is None for e in scored["rap_error"]]) if "rap_error" in scored.column_names else None
     image = float_column(scored, "rap_acc_image")
@@ -232,23 +233,10 @@ def build_subsets(scored, seeds: Sequence[int], cde_threshold: float = 0.5) -> S
     return Subsets(rap=rap, random=randoms, band=pass_rate_band(scored), full=scored)
 
 
-def auroc(positive: Sequence[float], negative: Sequence[float]) -> float | None:
-    """P(a positive scores above a negative), ties counting half (the Mann-Whitney U statistic)."""
-    import numpy as np
-
-    pos, neg = np.asarray(positive, dtype=float), np.asarray(negative, dtype=float)
-    pos, neg = pos[~np.isnan(pos)], neg[~np.isnan(neg)]
-    if len(pos) == 0 or len(neg) == 0:
-        return None
-    above = (pos[:, None] > neg[None, :]).sum()
-    ties = (pos[:, None] == neg[None, :]).sum()
-    return float((above + 0.5 * ties) / (len(pos) * len(neg)))
-
-
 def detection(scored) -> dict[str, Any]:
     """How well rollout CDE and logit-CDE rank the planted visual rows above the language-prior ones
     (AUROC; 0.5 is chance). None without planted labels."""
-    from ..selection import float_column
+    from ..data.columns import float_column
 
     if "rap_planted" not in scored.column_names:
         return {"cde_auroc_language_prior": None, "logit_cde_auroc_language_prior": None,
@@ -272,7 +260,7 @@ def ace_coverage(scored) -> dict[str, int]:
     below it) and rows it flags."""
     import numpy as np
 
-    from ..selection import float_column
+    from ..data.columns import float_column
 
     if "rap_ace" not in scored.column_names:
         return {"scored": 0, "flagged": 0}

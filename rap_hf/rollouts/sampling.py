@@ -11,6 +11,9 @@ sampling would.
 One uniform per step (hashed on the CPU, a block of steps at a time) instead of one Gumbel number per
 vocabulary entry keeps the sampler's own work to a softmax, a cumulative sum and a binary search over
 the vocabulary, less than `generate`'s own softmax and multinomial (`benchmarks/sampler_speed.py`).
+
+The hash's pieces are public (`GOLDEN_GAMMA`, `STEP_GAMMA`, `mix64`, `to_unit_interval`): the
+benchmark builds its Gumbel baseline from the same ones, so both draws hash alike.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ def _signed(constant: int) -> int:
 
 
 # splitmix64's constants; products wrap around modulo 2^64 like unsigned arithmetic.
-_GOLDEN = _signed(0x9E3779B97F4A7C15)
+GOLDEN_GAMMA = _signed(0x9E3779B97F4A7C15)
+"""splitmix64's increment (2^64 / golden ratio, odd), as a signed int64: spaces the sample seeds apart."""
+STEP_GAMMA = _signed(0x632BE59BD9B4E019)
+"""A second odd 64-bit constant, as a signed int64: spaces the decoding steps apart within a seed's stream."""
 _MIX_1 = _signed(0xBF58476D1CE4E5B9)
 _MIX_2 = _signed(0x94D049BB133111EB)
-_STEP = _signed(0x632BE59BD9B4E019)
 
 # Steps whose uniform numbers are hashed at once (on the CPU) and moved to the device in one copy.
 _BLOCK = 64
@@ -51,7 +56,9 @@ def _shift_right(x: torch.Tensor, bits: int) -> torch.Tensor:
     return (x >> bits) & ((1 << (64 - bits)) - 1)
 
 
-def _mix(x: torch.Tensor) -> torch.Tensor:
+def mix64(x: torch.Tensor) -> torch.Tensor:
+    """splitmix64's finaliser on int64 tensors, element by element: nearby inputs (counters) give
+    unrelated, evenly spread 64-bit outputs. Products wrap around as unsigned arithmetic would."""
     x = x ^ _shift_right(x, 30)
     x = x * _MIX_1
     x = x ^ _shift_right(x, 27)
@@ -59,11 +66,17 @@ def _mix(x: torch.Tensor) -> torch.Tensor:
     return x ^ _shift_right(x, 31)
 
 
+def to_unit_interval(x: torch.Tensor) -> torch.Tensor:
+    """Hashed int64 values as float64 uniform numbers: their top 53 bits (a double's precision) plus
+    half a step, times 2^-53. Never 0 (so log(u) stays finite); the few largest values round up to
+    exactly 1.0, which `draw` allows for."""
+    return _shift_right(x, 11).double().add_(0.5).mul_(2.0**-53)
+
+
 def uniforms(seeds: torch.Tensor, first_step: int, num_steps: int) -> torch.Tensor:
     """Uniform numbers in (0, 1), `[len(seeds), num_steps]` float64: a pure function of (seed, step)."""
     steps = torch.arange(first_step, first_step + num_steps, dtype=torch.int64, device=seeds.device)
-    x = _mix(_mix(seeds[:, None] * _GOLDEN + steps[None, :] * _STEP))
-    return _shift_right(x, 11).double().add_(0.5).mul_(2.0**-53)  # top 53 bits, in (0, 1)
+    return to_unit_interval(mix64(mix64(seeds[:, None] * GOLDEN_GAMMA + steps[None, :] * STEP_GAMMA)))
 
 
 def draw(probabilities: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:

@@ -116,7 +116,7 @@ def hardest_first(pool):
     if "rap_difficulty" not in pool.column_names or n == 0:
         return pool
 
-    from ..selection import float_column
+    from ..data.columns import float_column
 
     difficulty = float_column(pool, "rap_difficulty")
     cde = float_column(pool, "rap_cde") if "rap_cde" in pool.column_names else np.zeros(n)

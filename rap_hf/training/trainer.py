@@ -116,7 +116,7 @@ class ReplacementCallback(TrainerCallback):
         folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, STATE_FILE), "w") as f:
-            json.dump({**sampler.state_dict(), "rows_digest": self.trainer._rows_digest}, f)
+            json.dump({**sampler.state_dict(), "rows_digest": self.trainer.training_rows_digest}, f)
 
 
 class RAPGRPOTrainer(GRPOTrainer):
@@ -186,6 +186,21 @@ class RAPGRPOTrainer(GRPOTrainer):
 
         super().__init__(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train,
                          eval_dataset=eval_dataset, processing_class=processing_class, callbacks=callbacks, **kwargs)
+
+    # -- what the run trains on (read by the callback and by `push_checkpoint`'s card) -----------
+    @property
+    def num_active_rows(self) -> int | None:
+        """How many rows train at a time with online replacement: the first rows of
+        `train_dataset`, the pool's rows following them. None without a replacement pool, where
+        every row of `train_dataset` trains."""
+        return self._num_active
+
+    @property
+    def training_rows_digest(self) -> str | None:
+        """Digest of the rap_ids of the training rows and the pool, in order (`rows_digest`), saved
+        with each checkpoint's replacement state so a resume can check it continues the same rows.
+        None without a replacement pool."""
+        return self._rows_digest
 
     # -- TRL / transformers hooks ----------------------------------------------------------------
     def _get_train_sampler(self, dataset=None):
