@@ -15,12 +15,15 @@ _EXPORTS = {
     "RAPConfig": "rap_hf.config",
     "SelectionConfig": "rap_hf.config",
     "EvalConfig": "rap_hf.config",
+    "DemoConfig": "rap_hf.config",
     "select": "rap_hf.selection",
     "Selection": "rap_hf.selection",
     "RAPScorer": "rap_hf.scoring.scorer",
     "CDEScorer": "rap_hf.scoring.scorer",
     "ACEScorer": "rap_hf.scoring.scorer",
     "LogitCDEScorer": "rap_hf.scoring.scorer",
+    "Scorer": "rap_hf.scoring.scorer",
+    "ScoringStep": "rap_hf.scoring.step",
     "to_rap_format": "rap_hf.data.schema",
     "CANONICAL_COLUMNS": "rap_hf.data.schema",
     "to_trl": "rap_hf.data.exporters",
@@ -49,9 +52,10 @@ _SUBMODULES = ("baselines", "data", "rollouts", "scoring", "selection", "testing
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import EvalConfig, RAPConfig, SelectionConfig
+    from .config import DemoConfig, EvalConfig, RAPConfig, SelectionConfig
     from .selection import Selection, select
-    from .scoring.scorer import ACEScorer, CDEScorer, LogitCDEScorer, RAPScorer
+    from .scoring.scorer import ACEScorer, CDEScorer, LogitCDEScorer, RAPScorer, Scorer
+    from .scoring.step import ScoringStep
     from .data.exporters import to_easyr1, to_trl, to_verl
     from .data.schema import CANONICAL_COLUMNS, to_rap_format
     from .data.synthetic import make_visual_world

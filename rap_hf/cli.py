@@ -2,6 +2,12 @@
 
 Every step reads and writes ordinary `datasets` folders (or files), so steps compose in the shell
 and each output can be opened with `datasets.load_from_disk`.
+
+Commands with a config (`score`, `select`, `eval`, `quickstart`, `train`, `demo`) take their flags
+from dataclasses, through `rap_hf.cli_args.ConfigArgumentParser` (see `command_parser`): a field
+added to a config is a flag of its command, with its help, spelled `--some-name` or `--some_name`.
+The small commands without a config (`world`, `tiny-vlm`, `convert`, `export`, `verify`, `push`)
+declare their few flags with argparse.
 """
 
 from __future__ import annotations
@@ -10,9 +16,14 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .cli_args import ConfigArgumentParser
 
 AVAILABLE = {
     "quickstart": "the whole pipeline on the embedded world (world -> warm-up -> scoring -> selection -> GRPO -> "
@@ -29,8 +40,93 @@ AVAILABLE = {
     "push": "publish a subset, a checkpoint or the Space to the Hub in one commit, with its card",
     "demo": "serve the Gradio Space locally (the embedded world by default; --help lists its flags)",
 }
+QUICKSTART_DESCRIPTION = (
+    "Runs every RAP stage for real and writes report.json, report.md, plots, the subset, the checkpoints and the "
+    "Hub trees to --out. The first run warms up the embedded scorer (cached afterwards)."
+)
 
 
+# --------------------------------------------------------------------------- commands' own flags
+# What a command reads, writes and how it runs; its config dataclass (RAPConfig, ...) holds the rest.
+@dataclass
+class ScoreArguments:
+    """Input, output and processes of `rap-hf score`."""
+
+    model: str = field(metadata={"help": "The base VLM to score with: a Hub id or a local folder"})
+    dataset: str = field(metadata={"help": "Rows to score: a save_to_disk folder, a data file or a Hub id"})
+    output: str = field(metadata={"help": "Folder for the scored dataset (datasets.save_to_disk)"})
+    split: str | None = field(default=None, metadata={"help": "Split of the dataset (needed when it has several)"})
+    map_batch_size: int = field(default=16, metadata={"help": "Rows per scorer call (datasets.map batch)"})
+    num_proc: int | None = field(default=None, metadata={
+        "help": "Local worker processes, one per GPU (rank r on cuda:r); under accelerate launch leave it out"})
+    shard_rows: int | None = field(default=None, metadata={
+        "help": "Rows per shard file in OUTPUT.shards/ (default 256; a resumed run keeps the size it started "
+                "with). A crash loses at most the shards in progress."})
+    keep_shards: bool = field(default=False, metadata={"help": "Keep OUTPUT.shards/ after merging into OUTPUT"})
+    overwrite: bool = field(default=False, metadata={
+        "help": "Discard OUTPUT and OUTPUT.shards/ of an earlier run and score afresh (otherwise a re-run "
+                "resumes, and refuses if its settings differ)"})
+
+
+@dataclass
+class SelectArguments:
+    """Input and output of `rap-hf select`."""
+
+    input: str = field(metadata={"help": "Scored rows (the output of rap-hf score)"})
+    output: str = field(metadata={"help": "Folder for dataset/, decisions/, report.json, report.md, plots/"})
+    split: str | None = field(default=None, metadata={"help": "Split of the input (needed when it has several)"})
+
+
+@dataclass
+class EvalArguments:
+    """Model, benchmark and output of `rap-hf eval`."""
+
+    model: str = field(metadata={"help": "The VLM to evaluate: a Hub id or a local folder"})
+    dataset: str = field(metadata={"help": "Benchmark rows: a save_to_disk folder, a data file or a Hub id "
+                                           "(converted to canonical rows if needed)"})
+    output: str = field(metadata={"help": "Folder for rows.jsonl and summary.json"})
+    split: str | None = field(default=None, metadata={
+        "help": "Split to evaluate (default: 'test' when the dataset has several splits)"})
+
+
+def command_parser(command: str) -> ConfigArgumentParser:
+    """The parser of a command whose flags come from dataclasses (score, select, eval, quickstart,
+    train, demo). `.parse_args_and_config(argv)` returns one instance per dataclass, e.g.
+    `(ScoreArguments, RAPConfig)` for score, `(TrainScriptArguments, RAPGRPOConfig, ModelConfig)` for train."""
+    from .cli_args import ConfigArgumentParser
+
+    prog = f"rap-hf {command}"
+    if command == "score":
+        from .config import RAPConfig
+
+        return ConfigArgumentParser((ScoreArguments, RAPConfig), config_types=(RAPConfig,), prog=prog,
+                                    description=AVAILABLE[command])
+    if command == "select":
+        from .config import SelectionConfig
+
+        return ConfigArgumentParser((SelectArguments, SelectionConfig), config_types=(SelectionConfig,), prog=prog,
+                                    description=AVAILABLE[command])
+    if command == "eval":
+        from .config import EvalConfig
+
+        return ConfigArgumentParser((EvalArguments, EvalConfig), config_types=(EvalConfig,), prog=prog,
+                                    description=AVAILABLE[command])
+    if command == "quickstart":
+        from .quickstart.config import QuickstartConfig
+
+        return ConfigArgumentParser(QuickstartConfig, prog=prog, description=QUICKSTART_DESCRIPTION)
+    if command == "train":
+        from .training.script import make_parser
+
+        return make_parser()
+    if command == "demo":
+        from .demo import make_parser
+
+        return make_parser()
+    raise ValueError(f"rap-hf {command} has no config dataclass; its flags are in build_parser()")
+
+
+# --------------------------------------------------------------------------- commands
 def _cmd_world(args: argparse.Namespace) -> int:
     from .data.synthetic import make_visual_world
 
@@ -93,14 +189,15 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_score(args: argparse.Namespace) -> int:
-    from .config import RAPConfig
+def _cmd_score(argv: Sequence[str]) -> int:
+    # Parsed before the slow imports, so --help and flag errors come at once.
+    args, config = command_parser("score").parse_args_and_config(argv)
+
     from .data.io import load_rows
     from .data.schema import CANONICAL_COLUMNS, to_rap_format
     from .distributed import ShardedScoring, process_state, run, run_local
     from .scoring import RAPScorer
 
-    config = RAPConfig(**_config_values(args, RAPConfig))
     # Rank and world size under `accelerate launch` / torchrun; one process of one otherwise.
     state = process_state(cpu=True if (config.device or "").startswith("cpu") else None)
     if args.num_proc and args.num_proc > 1 and state.num_processes > 1:
@@ -129,56 +226,12 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config_values(args: argparse.Namespace, config_cls) -> dict:
-    """Config fields from --config YAML, overridden by the flags given on the command line."""
-    import dataclasses
+def _cmd_select(argv: Sequence[str]) -> int:
+    args, config = command_parser("select").parse_args_and_config(argv)
 
-    values: dict = {}
-    if getattr(args, "config", None):
-        import yaml
-
-        with open(args.config) as f:
-            loaded = yaml.safe_load(f) or {}
-        known = {f.name for f in dataclasses.fields(config_cls)}
-        unknown = sorted(set(loaded) - known)
-        if unknown:
-            raise ValueError(f"{args.config}: unknown {config_cls.__name__} fields {', '.join(unknown)}")
-        values.update(loaded)
-    for f in dataclasses.fields(config_cls):
-        given = getattr(args, f.name, None)
-        if given is not None:
-            values[f.name] = given
-    return values
-
-
-def _add_config_flags(parser: argparse.ArgumentParser, config_cls, skip: Sequence[str] = ()) -> None:
-    """One flag per field of a config dataclass (but `skip`), with its help; unset flags keep YAML or
-    defaults."""
-    import dataclasses
-
-    for f in dataclasses.fields(config_cls):
-        if f.name in skip:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        kind = str(f.type)
-        help_text = (f.metadata.get("help", "") + f" (default: {f.default!r})").replace("%", "%%")
-        if kind.split(" ")[0] == "bool":
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
-                                help=help_text)
-        elif kind.startswith("Literal"):
-            choices = [c.strip(" '\"") for c in kind[len("Literal["):-1].split(",")]
-            parser.add_argument(flag, dest=f.name, choices=choices, default=None, help=help_text)
-        else:
-            cast = {"int": int, "float": float}.get(kind.split(" ")[0], str)
-            parser.add_argument(flag, dest=f.name, type=cast, default=None, help=help_text)
-
-
-def _cmd_select(args: argparse.Namespace) -> int:
-    from .config import SelectionConfig
     from .data.io import load_rows
     from .selection import select
 
-    config = SelectionConfig(**_config_values(args, SelectionConfig))
     selection = select(load_rows(args.input, args.split, single=True), config)
     out = selection.save_to_disk(args.output)
     print(selection.report.to_markdown())
@@ -187,19 +240,40 @@ def _cmd_select(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
+def _cmd_train(argv: Sequence[str]) -> int:
     from .training.script import parse_args, train
 
-    # TRL's parser owns every flag of `train` (--config, the recipe's fields and --help). `train`
-    # prints where the checkpoint is, once (on the main process of a multi-process launch).
-    train(*parse_args(args.train_argv))
+    # `train` prints where the checkpoint is, once (on the main process of a multi-process launch).
+    train(*parse_args(argv))
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
+def _cmd_eval(argv: Sequence[str]) -> int:
+    args, config = command_parser("eval").parse_args_and_config(argv)
+
+    from .evaluation import evaluate_model
+
+    result = evaluate_model(args.model, args.dataset, split=args.split, config=config)
+    paths = result.save(args.output)
+    print(result.table())
+    print(f"Wrote {len(result.rows)} rows to {paths['rows']} and the summary to {paths['summary']}")
+    return 0
+
+
+def _cmd_demo(argv: Sequence[str]) -> int:
     from .demo import main as demo_main
 
-    return demo_main(args.demo_argv)
+    # rap_hf.demo.main parses (with command_parser("demo")'s parser): spaces_demo/app.py calls it too.
+    return demo_main(argv)
+
+
+def _cmd_quickstart(argv: Sequence[str]) -> int:
+    (config,) = command_parser("quickstart").parse_args_and_config(argv)
+
+    from .quickstart import run_quickstart
+
+    run_quickstart(config)
+    return 0
 
 
 def _cmd_push(args: argparse.Namespace) -> int:
@@ -232,115 +306,95 @@ def _cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_quickstart(args: argparse.Namespace) -> int:
-    from .quickstart import QuickstartConfig, run_quickstart
-
-    run_quickstart(QuickstartConfig(**_config_values(args, QuickstartConfig)))
-    return 0
+# Parsed by command_parser(name) from argv after the command; build_parser only lists them.
+CONFIG_COMMANDS = {"score": _cmd_score, "select": _cmd_select, "train": _cmd_train, "eval": _cmd_eval,
+                   "demo": _cmd_demo, "quickstart": _cmd_quickstart}
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """`rap-hf` and its commands. A command of `CONFIG_COMMANDS` is a name here (no flags, no -h):
+    what follows it goes to `command_parser(name)` (see `main`)."""
+    from .cli_args import HelpFormatter
+    from .testing import TINY_VLM_KINDS
+
     parser = argparse.ArgumentParser(prog="rap-hf", description="RAP data selection for vision-language RL.")
     parser.add_argument("--version", action="version", version=f"rap-hf {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("world", help=AVAILABLE["world"])
+    def command(name: str) -> argparse.ArgumentParser:
+        if name in CONFIG_COMMANDS:
+            p = sub.add_parser(name, help=AVAILABLE[name], add_help=False)
+            p.set_defaults(func=CONFIG_COMMANDS[name], own_flags=True)
+        else:
+            p = sub.add_parser(name, help=AVAILABLE[name], description=AVAILABLE[name], formatter_class=HelpFormatter)
+        return p
+
+    command("quickstart")
+
+    p = command("world")
     p.add_argument("--out", required=True, help="Folder to write (datasets.save_to_disk)")
     p.add_argument("--n", type=int, default=500, help="Total rows, train and test together")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--test-fraction", type=float, default=0.2)
-    p.add_argument("--image-size", type=int, default=84)
+    p.add_argument("--seed", type=int, default=0, help="Seed of everything: tasks, shapes, colours, positions, split")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="Share of the rows in the held-out test split")
+    p.add_argument("--image-size", type=int, default=84, help="Side of the square images, in pixels")
     p.set_defaults(func=_cmd_world)
 
-    from .config import RAPConfig, SelectionConfig
-    from .testing import TINY_VLM_KINDS
-
-    p = sub.add_parser("tiny-vlm", help=AVAILABLE["tiny-vlm"])
-    p.add_argument("--kind", choices=TINY_VLM_KINDS, default="qwen2_5_vl")
-    p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--text-hidden", type=int)
-    p.add_argument("--text-layers", type=int)
-    p.add_argument("--image-size", type=int)
-    p.add_argument("--vocab-size", type=int)
+    p = command("tiny-vlm")
+    p.add_argument("--kind", choices=TINY_VLM_KINDS, default="qwen2_5_vl", help="The model family")
+    p.add_argument("--out", required=True, help="Folder to write the model and processor to")
+    p.add_argument("--seed", type=int, default=0, help="Seed of the tokenizer corpus and the weights")
+    p.add_argument("--text-hidden", type=int, help="Hidden size of the text model (default: 64)")
+    p.add_argument("--text-layers", type=int, help="Layers of the text model (default: 2)")
+    p.add_argument("--image-size", type=int, help="Images reach the vision tower at about this squared pixels "
+                                                  "(default: 56)")
+    p.add_argument("--vocab-size", type=int, help="Vocabulary size (default: 640)")
     p.set_defaults(func=_cmd_tiny_vlm)
 
-    p = sub.add_parser("convert", help=AVAILABLE["convert"])
+    p = command("convert")
     p.add_argument("--dataset", required=True, help="A save_to_disk folder, a data file, or a Hub id")
     p.add_argument("--split", help="Split to convert (all splits when omitted)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="Folder to write the canonical rows to (datasets.save_to_disk)")
     p.add_argument("--preset", default="auto", help="auto, rap, trl, mm_eureka, easyr1 or mathvista")
     for name in ("question", "answer", "images", "id", "choices"):
-        p.add_argument(f"--{name}", help=f"Source column of the {name}")
+        p.add_argument(f"--{name}", help=f"Source column of the {name} (overrides the preset)")
     p.add_argument("--image-root", help="Folder relative image paths are resolved against")
-    p.add_argument("--num-proc", type=int)
+    p.add_argument("--num-proc", type=int, help="Processes for the conversion (datasets.map)")
     p.set_defaults(func=_cmd_convert)
 
-    p = sub.add_parser("export", help=AVAILABLE["export"])
+    p = command("export")
     p.add_argument("--dataset", required=True, help="Canonical rows (a save_to_disk folder or data file)")
-    p.add_argument("--split")
-    p.add_argument("--to", choices=("trl", "easyr1", "verl"), required=True)
+    p.add_argument("--split", help="Split of the rows (needed when they have several)")
+    p.add_argument("--to", choices=("trl", "easyr1", "verl"), required=True, help="The layout to write")
     p.add_argument("--out", required=True, help="A folder for trl, a .parquet file for easyr1 and verl")
     p.add_argument("--on-error", choices=("raise", "drop"), default="raise",
                    help="What to do with rows whose images cannot be decoded")
     p.set_defaults(func=_cmd_export)
 
-    p = sub.add_parser("verify", help=AVAILABLE["verify"])
-    p.add_argument("--response", required=True)
-    p.add_argument("--answer", required=True)
+    p = command("verify")
+    p.add_argument("--response", required=True, help="The model's response, its final answer in \\boxed{}")
+    p.add_argument("--answer", required=True, help="The ground-truth answer")
     p.add_argument("--choices", help='Options as a JSON list, e.g. \'["red", "blue"]\'')
     p.set_defaults(func=_cmd_verify)
 
-    p = sub.add_parser("score", help=AVAILABLE["score"])
-    p.add_argument("--model", required=True, help="The base VLM to score with: a Hub id or a local folder")
-    p.add_argument("--dataset", required=True, help="Rows to score: a save_to_disk folder, a data file or a Hub id")
-    p.add_argument("--split", help="Split of the dataset (needed when it has several)")
-    p.add_argument("--output", required=True, help="Folder for the scored dataset (datasets.save_to_disk)")
-    p.add_argument("--config", help="YAML file of RAPConfig fields; flags override it")
-    p.add_argument("--map-batch-size", type=int, default=16, help="Rows per scorer call (datasets.map batch)")
-    p.add_argument("--num-proc", type=int,
-                   help="Local worker processes, one per GPU (rank r on cuda:r); under accelerate launch leave it out")
-    p.add_argument("--shard-rows", type=int,
-                   help="Rows per shard file in OUTPUT.shards/ (default 256; a resumed run keeps the size it started "
-                        "with). A crash loses at most the shards in progress.")
-    p.add_argument("--keep-shards", action="store_true", help="Keep OUTPUT.shards/ after merging into OUTPUT")
-    p.add_argument("--overwrite", action="store_true",
-                   help="Discard OUTPUT and OUTPUT.shards/ of an earlier run and score afresh (otherwise a re-run "
-                        "resumes, and refuses if its settings differ)")
-    _add_config_flags(p, RAPConfig)
-    p.set_defaults(func=_cmd_score)
+    for name in ("score", "select", "train", "eval"):
+        command(name)
 
-    p = sub.add_parser("select", help=AVAILABLE["select"])
-    p.add_argument("--input", required=True, help="Scored rows (the output of rap-hf score)")
-    p.add_argument("--split", help="Split of the input (needed when it has several)")
-    p.add_argument("--output", required=True, help="Folder for dataset/, decisions/, report.json, report.md, plots/")
-    p.add_argument("--config", help="YAML file of SelectionConfig fields; flags override it")
-    _add_config_flags(p, SelectionConfig)
-    p.set_defaults(func=_cmd_select)
-
-    # No flags of its own and no -h: argv after `train` goes, untouched, to TRL's parser (see main).
-    p = sub.add_parser("train", help=AVAILABLE["train"], add_help=False)
-    p.set_defaults(func=_cmd_train)
-
-    from .evaluation import add_eval_arguments, run_eval_command
-
-    p = add_eval_arguments(sub.add_parser("eval", help=AVAILABLE["eval"]))
-    p.set_defaults(func=run_eval_command)
-
-    p = sub.add_parser("push", help=AVAILABLE["push"])
+    p = command("push")
     kinds = p.add_subparsers(dest="what", required=True, metavar="WHAT")
-    subset = kinds.add_parser("subset", help="a selection (rap-hf select --output) as a dataset repository")
+    subset = kinds.add_parser("subset", help="a selection (rap-hf select --output) as a dataset repository",
+                              formatter_class=HelpFormatter)
     subset.add_argument("--selection", required=True, help="Folder written by rap-hf select --output")
     subset.add_argument("--source-dataset", help="Hub id of the dataset the rows came from")
     subset.add_argument("--source-revision", help="Its revision (commit or tag)")
     subset.add_argument("--scorer-model", help="Hub id of the model that scored the rows")
     subset.add_argument("--scoring-config", help="The RAPConfig YAML the rows were scored with (for the card)")
-    checkpoint = kinds.add_parser("checkpoint", help="a trained model folder as a model repository")
+    checkpoint = kinds.add_parser("checkpoint", help="a trained model folder as a model repository",
+                                  formatter_class=HelpFormatter)
     checkpoint.add_argument("--folder", required=True, help="rap-hf train's output, or a checkpoint-N folder")
     checkpoint.add_argument("--eval-summary", help="summary.json written by rap-hf eval (model-index results)")
     checkpoint.add_argument("--base-model", help="Hub id of the model that was trained")
     checkpoint.add_argument("--training-dataset", help="Hub id of the training subset (e.g. pushed with push subset)")
-    space = kinds.add_parser("space", help="spaces_demo/ as a Gradio Space")
+    space = kinds.add_parser("space", help="spaces_demo/ as a Gradio Space", formatter_class=HelpFormatter)
     space.add_argument("--space-dir", help="The Space folder (default: spaces_demo/ of this checkout)")
     for kind in (subset, checkpoint, space):
         kind.add_argument("--repo-id", required=True, help="namespace/name on the Hub")
@@ -351,33 +405,21 @@ def build_parser() -> argparse.ArgumentParser:
             kind.add_argument("--license", help="License id for the card metadata (e.g. apache-2.0)")
     p.set_defaults(func=_cmd_push)
 
-    # Its flags belong to rap_hf.demo.main, which also serves spaces_demo/app.py.
-    p = sub.add_parser("demo", help=AVAILABLE["demo"], add_help=False)
-    p.set_defaults(func=_cmd_demo)
-
-    from .quickstart import QuickstartConfig
-
-    p = sub.add_parser("quickstart", help=AVAILABLE["quickstart"],
-                       description="Runs every RAP stage for real and writes report.json, report.md, plots, the "
-                                   "subset, the checkpoints and the Hub trees to --out. The first run warms up the "
-                                   "embedded scorer (cached afterwards).")
-    p.add_argument("--out", dest="output_dir", help=QuickstartConfig.help()["output_dir"] + " (default: rap-quickstart)")
-    _add_config_flags(p, QuickstartConfig, skip=("output_dir",))
-    p.set_defaults(func=_cmd_quickstart)
+    command("demo")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run `rap-hf` on argv (sys.argv[1:] when None); return the exit status. Errors of a run are one
+    line, `rap-hf COMMAND: error: ...`, and status 1; usage errors exit with status 2 (argparse)."""
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if args.command == "train":
-        args.train_argv = rest
-    elif args.command == "demo":
-        args.demo_argv = rest
-    elif rest:
+    own_flags = getattr(args, "own_flags", False)
+    if rest and not own_flags:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
-        return args.func(args)
+        # A config command parses `rest` itself: its usage errors exit with status 2 like argparse's.
+        return args.func(rest) if own_flags else args.func(args)
     except (ValueError, FileNotFoundError, FileExistsError, NotImplementedError) as error:
         print(f"rap-hf {args.command}: error: {error}", file=sys.stderr)
         return 1

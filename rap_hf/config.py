@@ -1,7 +1,8 @@
-"""Configuration of RAP scoring (`RAPConfig`), selection (`SelectionConfig`) and evaluation (`EvalConfig`).
+"""Configuration of RAP scoring (`RAPConfig`), selection (`SelectionConfig`), evaluation (`EvalConfig`)
+and the Space (`DemoConfig`).
 
 Like TRL's configs, every field carries its help text in `metadata["help"]`; the CLI builds its
-flags from them. Defaults are the paper's values (METHOD.md).
+flags from them. Defaults are the paper's values (docs/method.md).
 """
 
 from __future__ import annotations
@@ -23,6 +24,22 @@ class ConfigMixin:
     def help(cls) -> dict[str, str]:
         """`{field: help text}`, for CLIs and docs."""
         return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def check_generation(config: Any) -> None:
+    """The checks every config that generates with a model shares (`RAPConfig`, `EvalConfig`): batch
+    size, response length, top-p and dtype."""
+    if config.batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {config.batch_size}")
+    if config.max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {config.max_new_tokens}")
+    if not 0 < config.top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {config.top_p}")
+    if config.dtype not in DTYPES:
+        raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {config.dtype!r}")
 
 
 @dataclass
@@ -106,22 +123,15 @@ class RAPConfig(ConfigMixin):
     def __post_init__(self) -> None:
         if self.num_rollouts < 1:
             raise ValueError(f"num_rollouts must be >= 1, got {self.num_rollouts}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        check_generation(self)
         if not 0 <= self.ace_rollout < self.num_rollouts:
             raise ValueError(f"ace_rollout must be in [0, num_rollouts), got {self.ace_rollout}")
         if self.ace_head_reduce not in ("max", "mean"):
             raise ValueError(f"ace_head_reduce must be 'max' or 'mean', got {self.ace_head_reduce!r}")
         if self.backend not in ("transformers", "vllm"):
             raise ValueError(f"backend must be 'transformers' or 'vllm', got {self.backend!r}")
-        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
         if self.temperature <= 0 and self.num_rollouts > 1:
             raise ValueError("temperature must be > 0: greedy decoding cannot give M different rollouts")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.ace_threshold <= 0:
             raise ValueError(f"ace_threshold must be > 0 (it is compared in the log domain), got {self.ace_threshold}")
         if "{answer}" not in self.logit_cde_target:
@@ -227,15 +237,28 @@ class EvalConfig(ConfigMixin):
     )
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        check_generation(self)
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
         if self.format_prompt == "":
             self.format_prompt = None
+
+
+@dataclass
+class DemoConfig(ConfigMixin):
+    """Settings of the Space (`rap-hf demo`, `spaces_demo/app.py`): what it shows and where it serves."""
+
+    dataset: str | None = field(
+        default=None,
+        metadata={"help": "A scored folder (rap-hf score / select output) or Hub dataset id (default: $RAP_DATASET, "
+                          "else the embedded world)."},
+    )
+    model: str | None = field(
+        default=None,
+        metadata={"help": "The scorer, for attention maps and new samples (default: $RAP_MODEL; the embedded scorer "
+                          "with the embedded world)."},
+    )
+    host: str | None = field(
+        default=None, metadata={"help": "Address to serve on (default: $GRADIO_SERVER_NAME or 127.0.0.1)."}
+    )
+    port: int | None = field(default=None, metadata={"help": "Port (default: $GRADIO_SERVER_PORT or 7860)."})

@@ -19,7 +19,6 @@ loaded in seconds afterwards. While it is being built, the page is served at onc
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import threading
@@ -29,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import RAPConfig
+from .config import DemoConfig, RAPConfig
 from .data.images import ImageDecodeError, decode_row_images, to_image_ref
 from .selection import REASON_MEANINGS, REASONS, Selection, read_outcomes, select
 
@@ -107,10 +106,12 @@ def _load_rows(reference: str):
     "decisions" configuration)."""
     import datasets
 
+    from .selection import DECISIONS_FOLDER, is_selection_folder
+
     path = Path(reference)
     if path.exists():
-        if (path / "decisions" / "state.json").exists():  # a `rap-hf select` folder
-            path = path / "decisions"
+        if is_selection_folder(path):  # every row is in its decisions, the kept ones and the others
+            path = path / DECISIONS_FOLDER
         if (path / "state.json").exists() or (path / "dataset_dict.json").exists():
             loaded = datasets.load_from_disk(str(path))
             if isinstance(loaded, datasets.DatasetDict):
@@ -439,17 +440,26 @@ def build_demo(loader: Loader):
     return demo
 
 
+def make_parser():
+    """The flags of `rap-hf demo` and `spaces_demo/app.py`: the fields of `DemoConfig`."""
+    from .cli_args import ConfigArgumentParser
+
+    return ConfigArgumentParser(DemoConfig, config_types=(), prog="rap-hf demo", description=__doc__.split("\n\n")[0])
+
+
+def parse_args(argv: Sequence[str] | None = None) -> DemoConfig:
+    """argv (sys.argv[1:] when None) -> `DemoConfig`; unset dataset and model come from $RAP_DATASET
+    and $RAP_MODEL (a Space sets them as variables)."""
+    (config,) = make_parser().parse_args_and_config(argv)
+    if config.dataset is None:
+        config.dataset = os.environ.get("RAP_DATASET")
+    if config.model is None:
+        config.model = os.environ.get("RAP_MODEL")
+    return config
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rap-hf demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", default=os.environ.get("RAP_DATASET"),
-                        help="A scored folder (rap-hf score / select output) or Hub dataset id "
-                             "(default: $RAP_DATASET, else the embedded world)")
-    parser.add_argument("--model", default=os.environ.get("RAP_MODEL"),
-                        help="The scorer, for attention maps and new samples (default: $RAP_MODEL; the embedded "
-                             "scorer with the embedded world)")
-    parser.add_argument("--host", default=None, help="Address to serve on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=None, help="Port (default: $GRADIO_SERVER_PORT or 7860)")
-    args = parser.parse_args(argv)
-    loader = Loader(args.dataset, args.model)
-    build_demo(loader).launch(server_name=args.host, server_port=args.port)
+    config = parse_args(argv)
+    loader = Loader(config.dataset, config.model)
+    build_demo(loader).launch(server_name=config.host, server_port=config.port)
     return 0

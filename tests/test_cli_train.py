@@ -79,13 +79,49 @@ def test_unknown_recipe_key_and_help(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("use_cpu: true\nmax_prompt_length: 2048\n")  # gone from TRL 1.16's GRPOConfig
     assert main(["train", "--config", str(bad)]) == 1
-    assert "max_prompt_length" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "max_prompt_length" in err
+    assert err == (f"rap-hf train: error: {bad}: unknown TrainScriptArguments, RAPGRPOConfig or ModelConfig fields "
+                   "max_prompt_length\n")
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--help"])
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out
-    for flag in ("usage: rap-hf train", "--replacement_pool", "--num_generations", "--model_name_or_path"):
+    for flag in ("usage: rap-hf train", "--replacement_pool", "--num_generations", "--model_name_or_path",
+                 "--config FILE.yaml", "--num-generations", "--no-gradient-checkpointing", "--use_peft [BOOL]",
+                 "~20% slower"):  # transformers' help, written for argparse with %%, reads as it did
         assert flag in printed
+
+
+def test_train_flags_both_spellings_and_bools():
+    """The recipe fields as TRL's scripts spell them (--a_b), or as the other commands do (--a-b); a bool
+    is --flag, --flag true|false or --no-flag."""
+    tiny = CONFIGS / "tiny_cpu.yaml"
+    script_args, args, model_args = _parse(tiny, "--num-generations", "2", "--dataset_split", "train",
+                                           "--replacement-pool", "auto", "--reward_funcs", "rap_reward",
+                                           "format_reward")
+    assert (args.num_generations, script_args.dataset_split, script_args.replacement_pool) == (2, "train", "auto")
+    assert script_args.reward_funcs == ["rap_reward", "format_reward"]
+    assert args.gradient_checkpointing is False and model_args.use_peft is False  # the recipe, then the default
+    for flags, use_peft in ((["--use_peft"], True), (["--use-peft", "true"], True), (["--use_peft", "false"], False),
+                            (["--use_peft", "--no-use-peft"], False)):
+        assert _parse(tiny, *flags)[2].use_peft is use_peft, flags
+    assert _parse(tiny, "--gradient_checkpointing")[1].gradient_checkpointing is True  # over the recipe's false
+    paper = CONFIGS / "paper_qwen2_5_vl_3b.yaml"
+    assert _parse(paper, "--no_gradient_checkpointing")[1].gradient_checkpointing is False
+    script_args, _, _ = make_parser().parse_args_and_config(["--use_cpu", "true", f"--config={tiny}",
+                                                             "--processor_kwargs", '{"size": {"longest_edge": 3136}}'])
+    assert script_args.processor_kwargs == {"size": {"longest_edge": 3136}}
+
+
+def test_train_usage_errors_are_short(capsys):
+    for argv in (["--not_a_field", "1"], ["--num_generations", "many"], ["--lr_scheduler_type", "sideways"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", "--config", str(CONFIGS / "tiny_cpu.yaml"), *argv])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err.splitlines()
+        # The usage line, not hundreds of flags; `rap-hf train --help` lists them.
+        assert len(err) == 2 and err[0].startswith("usage: rap-hf train") and err[1].startswith("rap-hf train: error:")
 
 
 def test_train_tiny_model_from_the_cpu_recipe(tiny_vlm_paths, world_dir, tmp_path, capsys):

@@ -19,8 +19,9 @@ FAST_RECIPE = dataclasses.replace(DEFAULT_RECIPE, world_rows=360, warm_up_steps=
 class QuickstartConfig(ConfigMixin):
     """Settings of the end-to-end study (`rap_hf.quickstart.run_quickstart`)."""
 
-    output_dir: str = field(default="rap-quickstart", metadata={"help": "Folder the report, plots, subsets, "
-                                                                         "checkpoints and Hub trees are written to."})
+    # Also `--out`, the short spelling the README and the tests use.
+    output_dir: str = field(default="rap-quickstart", metadata={
+        "help": "Folder the report, plots, subsets, checkpoints and Hub trees are written to.", "aliases": ["--out"]})
     fast: bool = field(default=False, metadata={"help": "A 2-3 minute smoke run: a short warm-up, 96 pool rows, "
                                                         "one seed. Its numbers say nothing about RAP."})
     model: str | None = field(default=None, metadata={

@@ -62,24 +62,24 @@ class TrainScriptArguments:
 
 
 def make_parser():
-    """The one parser of `rap-hf train` (also what the tests parse the recipes with)."""
-    from trl import ModelConfig, TrlParser
+    """The one parser of `rap-hf train` (also what the tests parse the recipes with).
 
+    `rap_hf.cli_args.ConfigArgumentParser`, the parser of every rap-hf command: TRL's `TrlParser`
+    (flags as TRL's scripts spell them, `--config` recipe), where a bool is also `--no-FLAG`.
+    """
+    from trl import ModelConfig
+
+    from ..cli_args import ConfigArgumentParser
     from .config import RAPGRPOConfig
 
-    return TrlParser((TrainScriptArguments, RAPGRPOConfig, ModelConfig), prog=PROG,
-                     description="GRPO on a RAP subset (RAPGRPOTrainer). Give a recipe with --config "
-                                 "configs/<recipe>.yaml; flags override its values.")
+    return ConfigArgumentParser((TrainScriptArguments, RAPGRPOConfig, ModelConfig), prog=PROG,
+                                description="GRPO on a RAP subset (RAPGRPOTrainer). Give a recipe with --config "
+                                            "configs/<recipe>.yaml; flags override its values.")
 
 
 def parse_args(argv: Sequence[str]):
     """argv (everything after `train`) -> (TrainScriptArguments, RAPGRPOConfig, ModelConfig)."""
-    return make_parser().parse_args_and_config(args=list(argv))
-
-
-def is_select_output(path: str) -> bool:
-    """True for a folder written by `rap-hf select --output` (dataset/ and decisions/ inside)."""
-    return os.path.isdir(os.path.join(path, "dataset")) and os.path.isdir(os.path.join(path, "decisions"))
+    return make_parser().parse_args_and_config(list(argv))
 
 
 def _load_one(ref: str, split: str | None, hint: str):
@@ -97,13 +97,14 @@ def load_training_rows(script_args: TrainScriptArguments):
     """(train rows, replacement pool or None), as `TrainScriptArguments` describes them."""
     from datasets import load_from_disk
 
-    from ..selection import Selection, replacement_pool_rows
+    from ..selection import (DATASET_FOLDER, DECISIONS_FOLDER, REPORT_JSON, Selection, is_selection_folder,
+                             replacement_pool_rows)
 
     ref = script_args.dataset
     if not ref:
         raise ValueError("give the rows to train on: --dataset (or `dataset:` in the recipe)")
-    if is_select_output(ref):
-        train = load_from_disk(os.path.join(ref, "dataset"))
+    if is_selection_folder(ref):
+        train = load_from_disk(os.path.join(ref, DATASET_FOLDER))
     else:
         train = _load_one(ref, script_args.dataset_split, "choose one with --dataset_split")
 
@@ -111,18 +112,18 @@ def load_training_rows(script_args: TrainScriptArguments):
     if pool_ref is None:
         return train, None
     if pool_ref == "auto":
-        if not is_select_output(ref):
+        if not is_selection_folder(ref):
             raise ValueError(
                 f"--replacement_pool auto takes the rows left out by `rap-hf select`, so --dataset must be a folder "
                 f"written by `rap-hf select --output` (with dataset/ and decisions/ inside); {ref!r} is not. Pass the "
                 "pool's rows as a path instead, or leave --replacement_pool unset to train on a fixed set."
             )
         pool_ref = ref
-    if is_select_output(pool_ref):
-        if os.path.exists(os.path.join(pool_ref, "report.json")):
+    if is_selection_folder(pool_ref):
+        if os.path.exists(os.path.join(pool_ref, REPORT_JSON)):
             pool = Selection.load_from_disk(pool_ref).replacement_pool()  # with the selection's own ACE rule
         else:
-            pool = replacement_pool_rows(load_from_disk(os.path.join(pool_ref, "decisions")))
+            pool = replacement_pool_rows(load_from_disk(os.path.join(pool_ref, DECISIONS_FOLDER)))
     else:
         pool = _load_one(pool_ref, None, "a replacement pool must have one split (save that split on its own)")
     return train, pool
