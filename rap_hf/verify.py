@@ -3,8 +3,8 @@
 Built on math-verify for mathematical answers. Words (colours, yes/no) and option letters are
 compared as normalised strings first, because math-verify parses text as symbol products ("red"
 becomes e*d*r) and a single letter as a variable. This fixes the failures of the released RAP
-checker (METHOD.md, "Known defects"): an empty response never matches "A" or "yes", "3" does not
-match "3.5", and "-5" keeps its sign.
+checker (docs/method.md, "Known defects of the released code"): an empty response never matches
+"A" or "yes", "3" does not match "3.5", and "-5" keeps its sign.
 
 All functions are safe off the main thread: math-verify's timeouts use `signal.alarm`, which only
 works there, so elsewhere they run without a timeout.

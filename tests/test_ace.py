@@ -87,7 +87,7 @@ def test_only_the_captured_layer_runs_eager(three_layer_models):
 
 
 def _direct(attention, window, sigma, min_rows, head_reduce, renormalize):
-    """ACE of METHOD.md, written the slow, obvious way."""
+    """ACE of docs/method.md ("ACE"), written the slow, obvious way."""
     start, end = window
     heads = attention.shape[0]
     best, best_col = -math.inf, None

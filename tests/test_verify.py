@@ -30,7 +30,7 @@ def test_extract_answer(text, expected):
 @pytest.mark.parametrize(
     "response, answer, choices, expected",
     [
-        # The released checker's defects (METHOD.md): all must be False here.
+        # The released checker's defects (docs/method.md, "Known defects of the released code"): all False here.
         ("", "A", None, False),
         ("", "yes", None, False),
         ("I do not know", "yes", None, False),

@@ -198,7 +198,9 @@ def main(argv=None) -> int:
         return 1
 
     report = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu", "torch": torch.__version__,
-              "dry_run": args.dry_run, "settings": vars(args).copy()}
+              "dry_run": args.dry_run,
+              # Where the results went is a path on the measuring machine: it does not belong in them.
+              "settings": {k: v for k, v in vars(args).items() if k != "out"}}
     if args.floor:
         report["floor"] = floor_comparison(Path(args.out), dry_run=args.dry_run)
     start = time.perf_counter()

@@ -1,8 +1,8 @@
 """Canonical RAP rows and `to_rap_format`, the adapter from common dataset layouts.
 
-Canonical columns (DESIGN.md): `rap_id` (str, stable), `question` (str, image placeholders
-removed, choices rendered in), `answer` (str; the option letter for multiple choice), `images`
-(`List(Image(decode=False))`). Every other source column is kept.
+Canonical columns (docs/method.md, "Inputs"): `rap_id` (str, stable), `question` (str, image
+placeholders removed, choices rendered in), `answer` (str; the option letter for multiple choice),
+`images` (`List(Image(decode=False))`). Every other source column is kept.
 """
 
 from __future__ import annotations
@@ -118,7 +118,8 @@ def render_question(question: str, choices: Sequence[str] | None = None) -> str:
 
 
 def canonical_answer(answer: Any, choices: Sequence[str] | None = None) -> str:
-    """The answer as a string; with choices, the option letter (METHOD.md: boxed letter for MC)."""
+    """The answer as a string; with choices, the option letter (boxed in multiple-choice answers:
+    docs/method.md, "Rollouts")."""
     if answer is None:
         return ""
     if isinstance(answer, (list, tuple)):
