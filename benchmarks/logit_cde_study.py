@@ -86,7 +86,8 @@ def main(argv=None) -> dict:
         results["warm_up_seconds"] = time.perf_counter() - start
     rows = world["test"]
 
-    config = dict(num_rollouts=5, max_new_tokens=args.max_new_tokens, batch_size=16)
+    # The tiny scorer keeps its own small resolution (what its warm-up saw).
+    config = dict(num_rollouts=5, max_new_tokens=args.max_new_tokens, batch_size=16, min_pixels=None, max_pixels=None)
     start = time.perf_counter()
     full = RAPScorer(str(model), RAPConfig(**config, compute_logit_cde=False)).map(rows, load_from_cache_file=False)
     rollout_seconds = time.perf_counter() - start

@@ -418,8 +418,9 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         # model's generation config (saved too, should anything reload the folder).
         model.generation_config.min_new_tokens = max_new_tokens
         model.generation_config.save_pretrained(folder)
+        # The processor's own resolution, as the naive and floor variants use it: the same work for all.
         config = RAPConfig(num_rollouts=args.num_rollouts, max_new_tokens=max_new_tokens, batch_size=args.batch_size,
-                           compute_logit_cde=False, adaptive=False)
+                           compute_logit_cde=False, adaptive=False, min_pixels=None, max_pixels=None)
         scorer = RAPScorer(str(folder), config)
         generate = dict(num_rollouts=args.num_rollouts, max_new_tokens=max_new_tokens)
         variants: dict[str, Callable[[], Any]] = {

@@ -27,6 +27,79 @@ class ConfigMixin:
 
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+# The paper's image resolution (EasyR1's min_pixels / max_pixels in the released training scripts):
+# Qwen-VL processors resize each image to between 512^2 and 2048^2 pixels, 28 x 28 pixels per image
+# token, so a 200x150 picture becomes 352 tokens and a 4000x3000 one 5,292.
+PAPER_MIN_PIXELS = 262_144
+PAPER_MAX_PIXELS = 4_194_304
+
+
+def parse_mapping(value: Any, name: str) -> dict | None:
+    """A mapping field given as a mapping (Python, YAML) or as JSON text (a command-line flag)."""
+    if isinstance(value, str):
+        import json
+
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{name} must be a JSON object, e.g. '{{\"size\": {{\"longest_edge\": 1003520}}}}': "
+                             f"{error}") from error
+    if value is not None and not isinstance(value, dict):
+        raise ValueError(f"{name} must be a mapping, got {value!r}")
+    return value
+
+
+@dataclass
+class PixelBounds:
+    """How large images are made before the model sees them: the same for scoring, evaluation and training.
+
+    Applied to processors that resize by pixel area between `min_pixels` and `max_pixels`
+    (Qwen2-VL, Qwen2.5-VL, Qwen3-VL and others whose image processor takes those two settings);
+    other processors (LLaVA's fixed-size CLIP, ...) keep their own resolution.
+    """
+
+    min_pixels: int | None = field(
+        default=PAPER_MIN_PIXELS,
+        metadata={"help": "Fewest pixels an image is resized to, for processors that take min_pixels (Qwen-VL: "
+                          "28 x 28 pixels per image token). Paper: 262,144 (512^2). None keeps the processor's own."},
+    )
+    max_pixels: int | None = field(
+        default=PAPER_MAX_PIXELS,
+        metadata={"help": "Most pixels an image is resized to, for processors that take max_pixels. Paper: "
+                          "4,194,304 (2048^2). None keeps the processor's own."},
+    )
+
+    def check_pixel_bounds(self) -> None:
+        for name in ("min_pixels", "max_pixels"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 (or None for the processor's own), got {value}")
+        if self.min_pixels is not None and self.max_pixels is not None and self.min_pixels > self.max_pixels:
+            raise ValueError(f"min_pixels ({self.min_pixels}) must not exceed max_pixels ({self.max_pixels})")
+
+    def pixel_bounds(self) -> dict[str, int]:
+        """The bounds that are set, as keyword arguments of a processor."""
+        return {k: v for k, v in (("min_pixels", self.min_pixels), ("max_pixels", self.max_pixels)) if v is not None}
+
+
+@dataclass
+class ProcessorSettings(PixelBounds):
+    """`PixelBounds`, and anything else the processor is loaded with."""
+
+    processor_kwargs: dict | str | None = field(
+        default=None,
+        metadata={"help": "More keyword arguments for AutoProcessor.from_pretrained, as a mapping (JSON on the "
+                          "command line), e.g. another family's resolution: '{\"size\": {\"shortest_edge\": 336}}'."},
+    )
+
+    def check_processor_settings(self) -> None:
+        self.check_pixel_bounds()
+        self.processor_kwargs = parse_mapping(self.processor_kwargs, "processor_kwargs")
+
+    def processor_settings(self) -> dict[str, Any]:
+        """What a processor is loaded with (`rap_hf.modeling.load_processor`'s keywords)."""
+        return {"min_pixels": self.min_pixels, "max_pixels": self.max_pixels,
+                "processor_kwargs": dict(self.processor_kwargs or {})}
 
 
 def check_generation(config: Any) -> None:
@@ -43,7 +116,7 @@ def check_generation(config: Any) -> None:
 
 
 @dataclass
-class RAPConfig(ConfigMixin):
+class RAPConfig(ConfigMixin, ProcessorSettings):
     """Settings of RAP scoring: rollouts (CDE, difficulty), ACE and logit-CDE."""
 
     num_rollouts: int = field(
@@ -124,6 +197,7 @@ class RAPConfig(ConfigMixin):
         if self.num_rollouts < 1:
             raise ValueError(f"num_rollouts must be >= 1, got {self.num_rollouts}")
         check_generation(self)
+        self.check_processor_settings()
         if not 0 <= self.ace_rollout < self.num_rollouts:
             raise ValueError(f"ace_rollout must be in [0, num_rollouts), got {self.ace_rollout}")
         if self.ace_head_reduce not in ("max", "mean"):
@@ -201,7 +275,7 @@ class SelectionConfig(ConfigMixin):
 
 
 @dataclass
-class EvalConfig(ConfigMixin):
+class EvalConfig(ConfigMixin, ProcessorSettings):
     """Settings of `rap_hf.evaluate_model` / `rap-hf eval`: how the model answers each row once."""
 
     max_new_tokens: int = field(default=2048, metadata={"help": "Longest response, in tokens."})
@@ -238,6 +312,7 @@ class EvalConfig(ConfigMixin):
 
     def __post_init__(self) -> None:
         check_generation(self)
+        self.check_processor_settings()
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         if self.format_prompt == "":

@@ -25,7 +25,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -76,6 +76,13 @@ class ScoringSummary:
     seconds: float
     rows_scored: int  # in this run, all ranks together
     already_complete: bool = False
+    # rap_error reason (`rap_hf.rows.error_reason`) -> (rows, the first such row's rap_id), commonest first
+    errors_by_reason: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    @property
+    def all_failed(self) -> bool:
+        """Every row has rap_error: the output holds no score at all."""
+        return self.rows > 0 and self.errors == self.rows
 
     def line(self) -> str:
         reused = self.rows - self.rows_scored
@@ -83,6 +90,22 @@ class ScoringSummary:
                else f"{self.rows_scored} scored in this run" + (f", {reused} from earlier shards" if reused else ""))
         return (f"Scored {self.rows} rows ({self.errors} with rap_error) in {self.seconds:.1f}s ({how}); "
                 f"wrote {self.output}")
+
+    def report(self) -> str:
+        """`line()`, then the errors by reason (each with an example row and, where known, what to try),
+        then, when every row failed, what to do before running again."""
+        from .rows import fix_for
+
+        lines = [self.line()]
+        for reason, (count, example) in self.errors_by_reason.items():
+            fix = fix_for(reason)
+            lines.append(f"  {count} row(s): {reason} (e.g. row {example!r})" + (f"; {fix}" if fix else ""))
+        if self.all_failed:
+            commonest = next(iter(self.errors_by_reason), "")
+            fix = fix_for(commonest) or f"read rap_error in {self.output} for each row's reason"
+            lines.append(f"Every row failed, so nothing was scored: {fix}; then run the same command with "
+                         "--overwrite.")
+        return "\n".join(lines)
 
 
 class ShardedScoring:
@@ -299,8 +322,18 @@ class ShardedScoring:
         return load_from_disk(str(self.output))
 
     def summary(self, merged, seconds: float, rows_scored: int, already_complete: bool = False) -> ScoringSummary:
-        errors = sum(1 for e in merged["rap_error"] if e) if "rap_error" in merged.column_names else 0
-        return ScoringSummary(self.output, len(merged), errors, seconds, rows_scored, already_complete)
+        from .rows import error_reason
+
+        by_reason: dict[str, list] = {}
+        if "rap_error" in merged.column_names:
+            for rap_id, error in zip(merged["rap_id"], merged["rap_error"]):
+                if error:
+                    entry = by_reason.setdefault(error_reason(error), [0, str(rap_id)])
+                    entry[0] += 1
+        ordered = dict(sorted(((reason, (count, example)) for reason, (count, example) in by_reason.items()),
+                              key=lambda item: -item[1][0]))
+        errors = sum(count for count, _ in ordered.values())
+        return ScoringSummary(self.output, len(merged), errors, seconds, rows_scored, already_complete, ordered)
 
 
 # --------------------------------------------------------------------- executors

@@ -71,8 +71,9 @@ class EmbeddedRecipe:
         """The `RAPConfig` the embedded world is scored with."""
         from .config import RAPConfig
 
+        # The tiny scorer's processor keeps its own small fixed resolution, the one its warm-up saw.
         return RAPConfig(num_rollouts=self.num_rollouts, max_new_tokens=self.max_new_tokens,
-                         ace_min_rows=self.ace_min_rows, **overrides)
+                         ace_min_rows=self.ace_min_rows, **{"min_pixels": None, "max_pixels": None, **overrides})
 
 
 SCORER_FIELDS = ("world_rows", "world_seed", "test_fraction", "image_size", "model", "model_seed", "warm_up_steps",

@@ -19,6 +19,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from . import __version__
@@ -85,6 +86,7 @@ def evaluate_model(
     split: str | None = None,
     processor=None,
     config: EvalConfig | None = None,
+    mapping: Mapping[str, Any] | None = None,
     show_progress: bool = True,
     **settings: Any,
 ) -> EvalResult:
@@ -101,6 +103,8 @@ def evaluate_model(
         processor: The model's processor, when `model` is a loaded model.
         config: How the model answers (`rap_hf.EvalConfig`: tokens, batch size, sampling, prompts,
             device, dtype, limit, the dataset's name); defaults when None.
+        mapping: Keyword arguments of `to_rap_format` (`preset`, `question`, `answer`, `images`,
+            `id`, `choices`, `image_root`) for rows that are not canonical yet.
         show_progress: Show a tqdm bar over rows.
         **settings: `EvalConfig` fields overriding `config`, e.g. `max_new_tokens=512`.
     """
@@ -110,10 +114,10 @@ def evaluate_model(
     from .rollouts.transformers_engine import TransformersEngine
 
     config = dataclasses.replace(config or EvalConfig(), **settings)
-    rows, split = _resolve_rows(dataset, split, config.limit)
+    rows, split = _resolve_rows(dataset, split, config.limit, mapping)
     if len(rows) == 0:
         raise ValueError("There are no rows to evaluate")
-    model, processor, model_name = _resolve_model(model, processor, config.device, config.dtype)
+    model, processor, model_name = _resolve_model(model, processor, config)
     engine = TransformersEngine(model, processor)
     metric = load_answer_accuracy(keep_in_memory=True)  # before the clock starts (its import is slow)
 
@@ -159,6 +163,9 @@ def evaluate_model(
             "system_prompt": config.system_prompt,
             "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
             "device": str(next(model.parameters()).device),
+            "min_pixels": config.min_pixels,
+            "max_pixels": config.max_pixels,
+            "processor_kwargs": config.processor_kwargs,
         },
         "seconds": seconds,
         "rap_hf_version": __version__,
@@ -181,7 +188,7 @@ def evaluate_model(
 
 
 # --------------------------------------------------------------------------- pieces
-def _resolve_rows(dataset, split: str | None, limit: int | None = None):
+def _resolve_rows(dataset, split: str | None, limit: int | None = None, mapping: Mapping[str, Any] | None = None):
     """(canonical rows with undecoded images, the split's name or None) from what the caller passed.
 
     `limit` is applied before any conversion, so `--limit 10` on a large source converts 10 rows.
@@ -210,29 +217,29 @@ def _resolve_rows(dataset, split: str | None, limit: int | None = None):
     if limit is not None:
         dataset = dataset.select(range(min(max(limit, 0), len(dataset))))
     if not all(c in dataset.column_names for c in CANONICAL_COLUMNS):
-        dataset = to_rap_format(dataset)
+        dataset = to_rap_format(dataset, **(mapping or {}))
     # Decoded images would be decoded while iterating, where one corrupt picture stops the whole run.
     if dataset.features["images"] != images_feature():
         dataset = dataset.cast_column("images", images_feature())
     return dataset, split
 
 
-def _resolve_model(model, processor, device: str | None, dtype: str):
-    """(model, processor, the model's name) from a reference or a loaded model."""
-    from .modeling import load_vlm, pick_device, pick_dtype
+def _resolve_model(model, processor, config: EvalConfig):
+    """(model, processor, the model's name) from a reference or a loaded model; a processor the
+    scorer loads gets `config`'s pixel bounds and processor_kwargs, one passed in is used as it is."""
+    from .modeling import load_processor, load_vlm, pick_device, pick_dtype
 
     if isinstance(model, (str, os.PathLike)):
         ref = os.fspath(model)
-        target = pick_device(device)
-        loaded, loaded_processor = load_vlm(ref, device=target, dtype=pick_dtype(dtype, target))
+        target = pick_device(config.device)
+        loaded, loaded_processor = load_vlm(ref, device=target, dtype=pick_dtype(config.dtype, target),
+                                            processor_settings=config.processor_settings())
         return loaded, processor or loaded_processor, ref
     name = str(getattr(model, "name_or_path", "") or type(model).__name__)
     if processor is None:
-        from transformers import AutoProcessor
-
         if not getattr(model, "name_or_path", None):
             raise ValueError("Pass processor= with a loaded model that was not loaded from a folder or the Hub")
-        processor = AutoProcessor.from_pretrained(model.name_or_path)
+        processor = load_processor(model.name_or_path, **config.processor_settings())
     return model, processor, name
 
 

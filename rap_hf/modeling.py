@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
-# (model ref, processor ref, device, dtype) -> (model, processor): the scorers and evaluation of one
-# process share one copy of the weights instead of loading them again.
+# (model ref, processor ref, device, dtype, processor settings) -> (model, processor): the scorers and
+# evaluation of one process share one copy of the weights instead of loading them again.
 _LOADED: dict[tuple, tuple[Any, Any]] = {}
 
 
@@ -30,17 +32,50 @@ def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return getattr(torch, dtype)
 
 
-def load_vlm(model_ref: str | os.PathLike, *, device: torch.device, dtype: torch.dtype,
-             processor_ref: str | os.PathLike | None = None):
-    """`(model, processor)` for a Hub id or folder, loaded once per process and device."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+def takes_pixel_bounds(image_processor) -> bool:
+    """Whether an image processor resizes by pixel area between `min_pixels` and `max_pixels` (the
+    Qwen2-VL family and others that declare both settings), so `rap_hf.config.PixelBounds` applies."""
+    declared = getattr(getattr(image_processor, "valid_kwargs", None), "__annotations__", {})
+    return {"min_pixels", "max_pixels"} <= set(declared)
 
-    key = (str(model_ref), str(processor_ref or model_ref), str(device), str(dtype))
+
+def load_processor(ref: str | os.PathLike, *, min_pixels: int | None = None, max_pixels: int | None = None,
+                   processor_kwargs: Mapping[str, Any] | None = None, **kwargs: Any):
+    """`AutoProcessor.from_pretrained(ref, ...)` at the given image resolution.
+
+    `min_pixels` / `max_pixels` are applied when the processor's image processor takes them (see
+    `takes_pixel_bounds`); other processors keep their own resolution. `processor_kwargs` and
+    `kwargs` go to `from_pretrained` as they are (e.g. `padding_side`, another family's `size`); a
+    resolution they set themselves (`size`, `min_pixels`, `max_pixels`) wins over the bounds.
+    """
+    from transformers import AutoProcessor
+
+    options = {**(processor_kwargs or {}), **kwargs}
+    processor = AutoProcessor.from_pretrained(str(ref), **options)
+    bounds = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v is not None}
+    explicit = {"size", "min_pixels", "max_pixels"} & set(options)
+    if bounds and not explicit and takes_pixel_bounds(getattr(processor, "image_processor", None)):
+        processor = AutoProcessor.from_pretrained(str(ref), **options, **bounds)
+    return processor
+
+
+def load_vlm(model_ref: str | os.PathLike, *, device: torch.device, dtype: torch.dtype,
+             processor_ref: str | os.PathLike | None = None, processor_settings: Mapping[str, Any] | None = None):
+    """`(model, processor)` for a Hub id or folder, loaded once per process, device and processor
+    settings (`load_processor`'s keywords: pixel bounds, processor_kwargs)."""
+    from transformers import AutoModelForImageTextToText
+
+    settings = dict(processor_settings or {})
+    key = (str(model_ref), str(processor_ref or model_ref), str(device), str(dtype),
+           json.dumps(settings, sort_keys=True, default=str))
     if key not in _LOADED:
-        model = AutoModelForImageTextToText.from_pretrained(str(model_ref), dtype=dtype)
-        model.to(device).eval()
-        processor = AutoProcessor.from_pretrained(str(processor_ref or model_ref))
-        _LOADED[key] = (model, processor)
+        weights = (key[0], key[2], key[3])  # model, device, dtype
+        # The same weights under other processor settings are shared, not loaded again.
+        model = next((m for k, (m, _) in _LOADED.items() if (k[0], k[2], k[3]) == weights), None)
+        if model is None:
+            model = AutoModelForImageTextToText.from_pretrained(str(model_ref), dtype=dtype)
+            model.to(device).eval()
+        _LOADED[key] = (model, load_processor(processor_ref or model_ref, **settings))
     return _LOADED[key]
 
 

@@ -9,6 +9,7 @@ fails any check gets `error` (one line, naming the cause) instead of stopping it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,27 @@ from .rollouts.transformers_engine import Prompt, ensure_fits
 
 EMPTY_ANSWER = "empty answer: the row has no ground truth to grade against"
 NO_IMAGE = "no image: RAP measures how much the image matters, and this row has none"
+# What to do when many rows fail for one reason, by the reason's opening words (flags of rap-hf score).
+FIXES = {
+    "empty answer": "map the answer column with --answer (or fill in the answers)",
+    "no image": "map the image column with --images, and --image-root when its paths are relative",
+    "Image N of row": "check that the image files exist and open (relative paths resolve against --image-root)",
+    "prompt could not be built: PromptTooLong": "lower --max-pixels, or shorten the questions",
+    "prompt could not be built": "check the model's processor (and --min-pixels / --max-pixels, --processor-kwargs)",
+}
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_NUMBER = re.compile(r"\b\d+\b")
+
+
+def error_reason(error: str) -> str:
+    """A row error without what is particular to the row (its id, quoted names, numbers), so that errors
+    can be counted by reason: "Image N of row '…' could not be decoded: UnidentifiedImageError: ..."."""
+    return _NUMBER.sub("N", _QUOTED.sub("'…'", error.splitlines()[0] if error else ""))[:160]
+
+
+def fix_for(reason: str) -> str | None:
+    """What to try when rows fail for `reason` (an `error_reason`), or None when there is no advice."""
+    return next((fix for start, fix in FIXES.items() if reason.startswith(start)), None)
 
 
 @dataclass

@@ -77,7 +77,7 @@ def test_adaptive_scoring_draws_a_prefix_of_the_full_draw(tiny_vlm_paths):
     """Same seeds, same samples: the adaptive rollouts are exactly the first ones of the full draw,
     and selection decides the same. lambda_c = -1 lets rows stop after their first round here."""
     rows = make_visual_world(20, seed=8)["train"].select(range(6))
-    base = dict(num_rollouts=4, max_new_tokens=10, batch_size=3, ace_min_rows=2)
+    base = dict(num_rollouts=4, max_new_tokens=10, batch_size=3, ace_min_rows=2, min_pixels=None, max_pixels=None)
     full = RAPScorer(tiny_vlm_paths["qwen2_5_vl"], RAPConfig(**base)).map(rows)
     adaptive = RAPScorer(tiny_vlm_paths["qwen2_5_vl"],
                          RAPConfig(**base, adaptive=True, adaptive_cde_threshold=-1.0)).map(rows)

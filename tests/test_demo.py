@@ -24,7 +24,7 @@ from rap_hf.selection import REASONS
 
 ROOT = Path(__file__).resolve().parent.parent
 M = 3
-CONFIG = RAPConfig(num_rollouts=M, max_new_tokens=12, ace_min_rows=4, batch_size=8)
+CONFIG = RAPConfig(num_rollouts=M, max_new_tokens=12, ace_min_rows=4, batch_size=8, min_pixels=None, max_pixels=None)
 # (image rollouts right, text-only rollouts right), cycled over the rows, so every reason occurs.
 OUTCOMES = [(3, 0), (3, 3), (2, 0), (1, 0), (0, 0), (3, 1), (2, 2), (1, 1)]
 

@@ -19,7 +19,8 @@ from rap_hf.cli import main
 from rap_hf.rollouts.sampling import SAMPLER_NAME
 
 # On the CPU even where there is a GPU: the two-process test runs two CPU ranks, and all must agree.
-FLAGS = ["--num-rollouts", "2", "--max-new-tokens", "6", "--no-compute-ace", "--map-batch-size", "2", "--device", "cpu"]
+FLAGS = ["--num-rollouts", "2", "--max-new-tokens", "6", "--no-compute-ace", "--map-batch-size", "2", "--device", "cpu",
+         "--min-pixels", "none", "--max-pixels", "none"]  # the tiny model's own small resolution
 SHARD_ROWS = 2  # 8 rows: 4 shards
 # Floats from separate processes may differ in the last bits (thread counts decide reduction order).
 FLOAT_COLUMNS = ("rap_logit_cde", "rap_ace")
@@ -83,7 +84,8 @@ def test_one_process_writes_shards_and_merges_like_a_plain_map(single, model, ro
     assert sorted(_shard_files(single)) == [f"shard-{i:05d}-of-00004.arrow" for i in range(4)]
     merged = load_from_disk(str(single))
     rows = load_from_disk(str(rows_dir))
-    config = RAPConfig(num_rollouts=2, max_new_tokens=6, compute_ace=False, device="cpu")
+    config = RAPConfig(num_rollouts=2, max_new_tokens=6, compute_ace=False, device="cpu", min_pixels=None,
+                       max_pixels=None)
     _assert_same_rows(merged, RAPScorer(model, config).map(rows, batch_size=2))
     # A re-run of the finished command has nothing to do, and says so in its final line.
     assert main(_score_args(model, rows_dir, single)) == 0
@@ -190,3 +192,29 @@ def test_resuming_with_other_settings_is_refused(single, model, tiny_vlm_paths, 
     assert main([*_score_args(model, rows_dir, out), "--num-rollouts", "3", "--overwrite"]) == 0
     assert all(len(flags) == 3 for flags in load_from_disk(str(out))["rap_image_correct"])
     assert not shards.exists()  # merged, so removed (no --keep-shards)
+
+
+def test_errors_are_reported_by_reason_and_a_run_where_every_row_failed_exits_1(model, tmp_path, capsys):
+    from datasets import load_from_disk
+
+    from rap_hf.data.schema import images_feature
+    from rap_hf.data.synthetic import make_visual_world
+
+    rows = make_visual_world(12, seed=5)["train"].select(range(6)).cast_column("images", images_feature())
+    corrupt = {0: {"images": [{"bytes": b"not a picture", "path": None}]}, 1: {"answer": ""}, 2: {"answer": ""}}
+    mixed = rows.map(lambda row, i: corrupt.get(i, {}), with_indices=True)
+    mixed.save_to_disk(str(tmp_path / "mixed"))
+    assert main(_score_args(model, tmp_path / "mixed", tmp_path / "mixed-out")) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-3].startswith("Scored 6 rows (3 with rap_error)")
+    assert printed[-2].startswith("  2 row(s): empty answer: the row has no ground truth to grade against (e.g. row ")
+    assert printed[-2].endswith("; map the answer column with --answer (or fill in the answers)")
+    assert printed[-1].startswith("  1 row(s): Image N of row '…' could not be decoded: UnidentifiedImageError")
+
+    rows.map(lambda row: {"answer": ""}).save_to_disk(str(tmp_path / "no-answers"))
+    out = tmp_path / "no-answers-out"
+    assert main(_score_args(model, tmp_path / "no-answers", out)) == 1
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-1] == ("Every row failed, so nothing was scored: map the answer column with --answer (or fill in "
+                           "the answers); then run the same command with --overwrite.")
+    assert len(load_from_disk(str(out))) == 6  # every row is still accounted for, with its rap_error

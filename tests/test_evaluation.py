@@ -15,7 +15,7 @@ from rap_hf.prompts import render_prompt
 from rap_hf.verify import is_correct
 
 CORRUPT = [{"bytes": b"\x89PNG broken", "path": None}]
-FAST = dict(max_new_tokens=8, batch_size=4, show_progress=False)
+FAST = dict(max_new_tokens=8, batch_size=4, show_progress=False, min_pixels=None, max_pixels=None)
 
 
 # --------------------------------------------------------------------------- the metric
@@ -141,8 +141,8 @@ def test_evaluate_model_counts_known_answers(tiny_vlm_paths, world):
     rows = world["test"]
     edits = {0: {"images": CORRUPT}, 1: {"question": "word " * 5000}, 3: {"answer": ""}}
     rows = rows.map(lambda row, i: edits.get(i, {}), with_indices=True, features=rows.features)
-    result = evaluate_model(model, rows, processor=processor, max_new_tokens=12, batch_size=5,
-                            show_progress=False, dataset_name="rap-hf/visual-world", split="test")
+    result = evaluate_model(model, rows, processor=processor, max_new_tokens=12, batch_size=5, show_progress=False,
+                            dataset_name="rap-hf/visual-world", split="test", min_pixels=None, max_pixels=None)
     out = result.rows
     errors = {i: e for i, e in enumerate(out["error"]) if e is not None}
     assert set(errors) == {0, 1, 3}
@@ -176,7 +176,7 @@ def test_evaluate_model_converts_non_canonical_rows(tiny_vlm_paths, world):
 
 def test_sampled_responses_do_not_depend_on_the_batch(tiny_vlm_paths, world):
     rows = world["test"].select(range(4))
-    settings = dict(temperature=1.0, seed=3, max_new_tokens=6, show_progress=False)
+    settings = dict(temperature=1.0, seed=3, max_new_tokens=6, show_progress=False, min_pixels=None, max_pixels=None)
     alone = evaluate_model(tiny_vlm_paths["qwen2_5_vl"], rows, batch_size=1, **settings)
     together = evaluate_model(tiny_vlm_paths["qwen2_5_vl"], rows, batch_size=4, **settings)
     assert alone.rows["response"] == together.rows["response"]

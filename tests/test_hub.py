@@ -164,7 +164,8 @@ def test_push_checkpoint_from_a_trainer(tiny_vlm_paths, selection, tmp_path, cap
     model_dir = tiny_vlm_paths["qwen2_5_vl"]
     args = RAPGRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, gradient_checkpointing=False,
                          per_device_train_batch_size=4, num_generations=2, max_completion_length=8, max_steps=2,
-                         report_to=[], save_strategy="no", learning_rate=0.05, beta=0.01)
+                         report_to=[], save_strategy="no", learning_rate=0.05, beta=0.01, min_pixels=None,
+                         max_pixels=None)
     trainer = RAPGRPOTrainer(str(model_dir), args, train_dataset=selection, replacement_pool=selection)
     trainer.train()
     summary = {"accuracy": 0.25, "eval_results": [{

@@ -21,7 +21,10 @@ from rap_hf.scoring.cde import accuracy, causal_discrepancy, difficulty, discrep
 from rap_hf.testing import TINY_VLM_KINDS, build_tiny_vlm
 from rap_hf.verify import is_correct, is_formatted
 
-FAST = dict(num_rollouts=3, max_new_tokens=12, batch_size=4, ace_min_rows=2)
+# The tiny models' processors keep their own small resolution (the paper's pixel bounds would make
+# every picture 352+ image tokens: slower, and no more telling here).
+TINY = dict(min_pixels=None, max_pixels=None)
+FAST = dict(num_rollouts=3, max_new_tokens=12, batch_size=4, ace_min_rows=2, **TINY)
 FAST_CONFIG = RAPConfig(**FAST)
 
 
@@ -105,9 +108,9 @@ def test_engine_is_reproducible_pads_left_and_has_no_image_tokens_text_only(tiny
 
 def test_logit_cde_does_not_depend_on_batch_size(tiny_vlm_paths):
     rows = make_visual_world(20, seed=5)["train"].select(range(8))
-    config = RAPConfig(batch_size=1)
+    config = RAPConfig(batch_size=1, **TINY)
     one = LogitCDEScorer(tiny_vlm_paths["qwen2_5_vl"], config).map(rows, batch_size=8)
-    eight = LogitCDEScorer(tiny_vlm_paths["qwen2_5_vl"], RAPConfig(batch_size=8)).map(rows, batch_size=8)
+    eight = LogitCDEScorer(tiny_vlm_paths["qwen2_5_vl"], RAPConfig(batch_size=8, **TINY)).map(rows, batch_size=8)
     a, b = torch.tensor(list(one["rap_logit_cde"])), torch.tensor(list(eight["rap_logit_cde"]))
     assert torch.allclose(a, b, atol=1e-4)
     assert a.abs().max() > 0  # the image does change the answer's probability
@@ -182,14 +185,14 @@ def test_same_map_twice_hits_the_cache(tiny_vlm_paths, tmp_path):
     from datasets import load_from_disk
 
     on_disk = load_from_disk(str(tmp_path / "rows"))
-    config = RAPConfig(num_rollouts=2, max_new_tokens=6, compute_ace=False)
+    config = RAPConfig(num_rollouts=2, max_new_tokens=6, compute_ace=False, **TINY)
     first = RAPScorer(tiny_vlm_paths["qwen2_vl"], config).map(on_disk)
     fresh = RAPScorer(tiny_vlm_paths["qwen2_vl"], config)
     second = fresh.map(on_disk)
     assert fresh.scoring_model.model is None  # the scorer never ran: the result came from the cache
     assert second.cache_files == first.cache_files
     assert list(second["rap_responses_image"]) == list(first["rap_responses_image"])
-    other = RAPScorer(tiny_vlm_paths["qwen2_vl"], RAPConfig(num_rollouts=2, max_new_tokens=6, compute_ace=False,
+    other = RAPScorer(tiny_vlm_paths["qwen2_vl"], RAPConfig(num_rollouts=2, max_new_tokens=6, compute_ace=False, **TINY,
                                                               seed=1))
     assert other.fingerprint(on_disk) != fresh.fingerprint(on_disk)
     assert len(fresh.fingerprint(on_disk)) <= 64
@@ -393,3 +396,39 @@ def test_scorer_steps_declare_what_they_write():
         "rollout_cde"]
     with pytest.raises(ValueError, match="at least one step"):
         Scorer("unused", config, steps=[])
+
+
+def test_plain_map_without_features_types_every_score_column(tiny_vlm_paths):
+    """`ds.map(scorer, batched=True)` as people call it: the first batch is clean (no rap_error, no ACE
+    column counted), later batches hold a corrupt image, an empty answer and rows ACE cannot score."""
+    from rap_hf.data.schema import images_feature
+
+    path = tiny_vlm_paths["qwen2_5_vl"]
+    rows = make_visual_world(20, seed=2)["train"].select(range(8)).cast_column("images", images_feature())
+
+    def hurt(row, i):
+        if i == 5:
+            row["images"] = [{"bytes": b"not a picture", "path": None}]
+        if i == 6:
+            row["answer"] = ""
+        return row
+
+    rows = rows.map(hurt, with_indices=True)
+    # With 1,000 rows required below a column, no column counts: rap_ace_column is None everywhere.
+    config = RAPConfig(num_rollouts=2, max_new_tokens=8, ace_min_rows=1000, batch_size=4, **TINY)
+    plain = rows.map(RAPScorer(path, config), batched=True, batch_size=4, remove_columns=["rap_planted"])
+    assert plain.features["rap_error"].dtype == "string" and plain.features["rap_ace_column"].dtype == "int64"
+    assert "rap_planted" not in plain.column_names  # the caller's remove_columns still apply
+    errors = list(plain["rap_error"])
+    assert errors[:4] == [None] * 4 and errors[5].startswith("Image 0 of row") and errors[6].startswith("empty answer")
+    safe = RAPScorer(path, config).map(rows, batch_size=4)
+    for column in RAPScorer(path, config).output_columns():
+        assert list(plain[column]) == list(safe[column]), column
+
+    # ACE alone on responses it cannot score in the later batches.
+    emptied = safe.map(lambda row, i: {"rap_responses_image": row["rap_responses_image"] if i < 4 else ["", ""]},
+                       with_indices=True)
+    ace = emptied.map(ACEScorer(path, RAPConfig(**{**FAST, "num_rollouts": 2})), batched=True, batch_size=4)
+    assert ace.features["rap_ace"].dtype == "float64"
+    assert [e is None for e in ace["rap_error"][:4]] == [True] * 4
+    assert ace["rap_error"][4] == "ACE failed: ValueError: the response is empty" and ace["rap_ace"][4] is None

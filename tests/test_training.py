@@ -26,6 +26,7 @@ def _args(tmp_path, **overrides):
         output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, gradient_checkpointing=False, seed=0,
         per_device_train_batch_size=4, num_generations=2, max_completion_length=8, learning_rate=0.05,
         logging_steps=1, report_to=[], save_strategy="no", max_steps=2,
+        min_pixels=None, max_pixels=None,  # the tiny models' own small resolution
     )
     values.update(overrides)
     return RAPGRPOConfig(**values)

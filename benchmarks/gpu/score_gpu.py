@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp())
     model_path = build_tiny_vlm("qwen2_5_vl", work / "model", text_hidden=128, image_size=84)
     rows = make_visual_world(int(args.rows * 1.25) + 1, seed=0)["train"].select(range(args.rows))
-    common = dict(num_rollouts=5, max_new_tokens=64, batch_size=16)
+    common = dict(num_rollouts=5, max_new_tokens=64, batch_size=16, min_pixels=None, max_pixels=None)  # tiny model: its own resolution
     report = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "rows": args.rows, "checks": {}}
     ok = True
 

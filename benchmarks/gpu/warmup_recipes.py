@@ -78,7 +78,8 @@ def main(argv=None) -> list[dict]:
         seconds = time.perf_counter() - start
         rows = world["test"]
         scored = RAPScorer(str(warm), RAPConfig(num_rollouts=5, max_new_tokens=40, batch_size=64, device=device,
-                                                dtype="float32", compute_ace=False, compute_logit_cde=False)
+                                                dtype="float32", compute_ace=False, compute_logit_cde=False,
+                                                min_pixels=None, max_pixels=None)
                            ).map(rows, load_from_cache_file=False)
         tasks = np.asarray(rows["rap_task"])
         acc_image = np.asarray(scored["rap_acc_image"], dtype=float)

@@ -1,15 +1,19 @@
 """The model a scorer runs: loaded lazily, once per process, identified without loading it.
 
 `ScoringModel` holds a model and its processor, given loaded or as a reference (a Hub id or a
-local folder). Pickled, it travels as the reference alone, so `datasets.map(num_proc=...)` workers
-and `accelerate` ranks each load their own copy, on `cuda:{rank}` when there are GPUs. Its
-`identity()` names the exact weights for cache keys without reading a whole checkpoint.
+local folder). Pickled, the model travels as its reference alone, so `datasets.map(num_proc=...)`
+workers and `accelerate` ranks each load their own copy, on `cuda:{rank}` when there are GPUs; a
+processor the user passed loaded travels as it is (its settings are the user's), one the scorer
+loaded is loaded again with the same settings. `identity()` names the exact weights for cache keys
+without reading a whole checkpoint, and `processor_identity()` the processor.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +36,9 @@ class ScoringModel:
             self.model = model
             ref = getattr(model, "name_or_path", None)
             self.model_ref = str(ref) if ref else None
-        if processor is None or isinstance(processor, (str, os.PathLike)):
+        # A processor given loaded is the user's, used as it is: never reloaded from a reference.
+        self.user_processor = processor is not None and not isinstance(processor, (str, os.PathLike))
+        if not self.user_processor:
             self.processor_ref = str(processor) if processor is not None else None
             self.processor = None
         else:
@@ -48,21 +54,22 @@ class ScoringModel:
     def loaded(self) -> bool:
         return self.model is not None and self.processor is not None
 
-    def load(self, *, device: str | None = None, dtype: str = "auto", rank: int | None = None) -> None:
-        """Load what is not loaded yet: the model on `device` (or `cuda:{rank}`, or the CPU), its processor."""
+    def load(self, *, device: str | None = None, dtype: str = "auto", rank: int | None = None,
+             processor_settings: Mapping[str, Any] | None = None) -> None:
+        """Load what is not loaded yet: the model on `device` (or `cuda:{rank}`, or the CPU), and its
+        processor with `processor_settings` (`rap_hf.modeling.load_processor`'s keywords: pixel bounds,
+        processor_kwargs; a processor the user passed is kept as it is)."""
         if self.loaded:
             return
-        from ..modeling import load_vlm, pick_device, pick_dtype
+        from ..modeling import load_processor, load_vlm, pick_device, pick_dtype
 
         if self.model is None:
             target = pick_device(device, rank)
             self.model, processor = load_vlm(self.model_ref, device=target, dtype=pick_dtype(dtype, target),
-                                             processor_ref=self.processor_ref)
+                                             processor_ref=self.processor_ref, processor_settings=processor_settings)
             self.processor = self.processor or processor
         else:
-            from transformers import AutoProcessor
-
-            self.processor = AutoProcessor.from_pretrained(self.processor_ref or self.model_ref)
+            self.processor = load_processor(self.processor_ref or self.model_ref, **(processor_settings or {}))
 
     def engine(self, backend: str):
         """The rollout engine of `backend` over this model, built once."""
@@ -92,6 +99,13 @@ class ScoringModel:
                 self._identity = "object:" + parameters_digest(self.model)
         return self._identity
 
+    def processor_identity(self) -> str | None:
+        """What names the processor in a cache key: its reference, or for a processor the user passed
+        loaded, a digest of its settings (image processor, tokenizer, chat template)."""
+        if not self.user_processor:
+            return self.processor_ref
+        return "object:" + processor_digest(self.processor)
+
     def __getstate__(self) -> dict[str, Any]:
         if self.model_ref is None:
             raise TypeError(
@@ -99,7 +113,9 @@ class ScoringModel:
                 "other processes. Save it with model.save_pretrained(folder) and pass the folder."
             )
         state = self.__dict__.copy()
-        state["model"] = state["processor"] = state["_engine"] = None  # reloaded lazily in each process
+        state["model"] = state["_engine"] = None  # reloaded lazily in each process
+        if not self.user_processor:
+            state["processor"] = None
         state["_engine_backend"] = None
         return state
 
@@ -126,6 +142,20 @@ def hub_revision(ref: str) -> str:
         return getattr(AutoConfig.from_pretrained(ref), "_commit_hash", None) or "unresolved"
     except Exception:
         return "unresolved"
+
+
+def processor_digest(processor) -> str:
+    """Digest of what decides a processor's output: its components' settings, its tokenizer's
+    vocabulary size and special tokens, and its chat template."""
+    tokenizer = getattr(processor, "tokenizer", processor)
+    settings = processor.to_dict() if hasattr(processor, "to_dict") else {}
+    payload = json.dumps({
+        "class": type(processor).__name__, "settings": settings,
+        "tokenizer": [type(tokenizer).__name__, len(tokenizer) if hasattr(tokenizer, "__len__") else None,
+                      getattr(tokenizer, "all_special_tokens", None)],
+        "chat_template": getattr(processor, "chat_template", None),
+    }, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def parameters_digest(model) -> str:

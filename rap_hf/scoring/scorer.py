@@ -82,7 +82,7 @@ class Scorer:
         twin.config = config
         loaded = self.scoring_model
         twin.scoring_model = ScoringModel(loaded.model_ref if loaded.model_ref is not None else loaded.model,
-                                          loaded.processor_ref if loaded.processor_ref is not None else loaded.processor)
+                                          loaded.processor if loaded.user_processor else loaded.processor_ref)
         return twin
 
     # ----------------------------------------------------------------- output schema
@@ -158,7 +158,7 @@ class Scorer:
             "dataset": getattr(ds, "_fingerprint", None),
             "scorer": type(self).__name__,
             "model": self.scoring_model.identity(),
-            "processor": self.processor_ref,
+            "processor": self.scoring_model.processor_identity(),
             "config": self.config.to_dict(),
             "sampler": SAMPLER_NAME,
             "version": __version__,
@@ -194,7 +194,7 @@ class Scorer:
                 for values in out.values():
                     values[row.index] = None
         out["rap_error"] = [row.error for row in rows]
-        return out
+        return _typed_output(batch, out, declared)
 
     def _continues_earlier_pass(self, steps: Sequence[ScoringStep]) -> bool:
         """Whether a step reads columns no earlier step of this scorer writes: they come from an earlier
@@ -207,7 +207,8 @@ class Scorer:
         return False
 
     def _load(self, rank: int | None = None) -> None:
-        self.scoring_model.load(device=self.config.device, dtype=self.config.dtype, rank=rank)
+        self.scoring_model.load(device=self.config.device, dtype=self.config.dtype, rank=rank,
+                                processor_settings=self.config.processor_settings())
 
     def explain_attention(self, row: Mapping[str, Any], response: str | None = None) -> AttentionMap:
         """ACE's attention over one response of a canonical `row`, token by token.
@@ -289,6 +290,30 @@ def rap_steps(config: RAPConfig) -> list[ScoringStep]:
     if config.compute_logit_cde:
         steps.append(LogitCDE())
     return steps
+
+
+def _typed_output(batch, out: dict[str, list], declared: Mapping[str, ColumnSpec]) -> dict[str, list]:
+    """The scores as `datasets.map` should write them, typed even when `map` was given no `features=`.
+
+    Without `features=`, `datasets` fixes each new column's type from the first batch it writes, so a
+    column that batch holds only None for (`rap_error` of a clean batch, `rap_ace_column` where no
+    column counted) would be typed null, and the first later value would fail the whole map. Arrow
+    arrays carry their type, but `map` accepts them only inside the input batch, which it merges with
+    the returned dict (it re-writes the input's own Arrow columns the same way). So in `map`'s lazy
+    batches the scores are written into the batch as typed Arrow arrays and an empty dict is returned;
+    any other caller (a plain dict, a formatted dataset) gets the columns as lists.
+    """
+    from datasets.formatting.formatting import LazyBatch
+
+    if not isinstance(batch, LazyBatch):
+        return out
+    import pyarrow as pa
+    from datasets import Features
+
+    schema = Features({name: feature(declared[name]) for name in out}).arrow_schema
+    for name, values in out.items():
+        batch[name] = pa.array(values, type=schema.field(name).type)
+    return {}
 
 
 @contextlib.contextmanager

@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
+from ..config import PixelBounds
 from ..prompts import FORMAT_PROMPT
 
 
 @dataclass
-class RAPGRPOConfig(GRPOConfig):
-    """Configuration of `RAPGRPOTrainer`: `GRPOConfig` plus prompt building and online replacement."""
+class RAPGRPOConfig(GRPOConfig, PixelBounds):
+    """Configuration of `RAPGRPOTrainer`: `GRPOConfig` plus prompt building, image resolution
+    (`min_pixels` / `max_pixels`, the paper's by default: the same as scoring's) and online replacement."""
 
     format_prompt: str | None = field(
         default=FORMAT_PROMPT,
@@ -41,3 +43,7 @@ class RAPGRPOConfig(GRPOConfig):
                           "group was solved or failed. 'accuracy_reward' is computed with rap_hf.verify even "
                           "when it is not among the training rewards."},
     )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check_pixel_bounds()

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config import parse_mapping
+
 PROG = "rap-hf train"
 
 
@@ -44,21 +46,15 @@ class TrainScriptArguments:
     processor_kwargs: dict | str | None = field(
         default=None,
         metadata={"help": "Keyword arguments for AutoProcessor.from_pretrained, as a mapping in the recipe or JSON "
-                          "on the command line. TRL 1.16 has no max_prompt_length, so this is where image tokens are "
-                          "capped, e.g. Qwen-VL: '{\"size\": {\"longest_edge\": 1003520, \"shortest_edge\": "
-                          "3136}}' (pixels; 28 x 28 pixels per image token)."},
+                          "on the command line. The image resolution is --min_pixels / --max_pixels (the paper's, as "
+                          "scoring uses, by default); a `size`, `min_pixels` or `max_pixels` given here wins over "
+                          "them, e.g. Qwen-VL: '{\"size\": {\"longest_edge\": 1003520, \"shortest_edge\": 3136}}' "
+                          "(pixels; 28 x 28 pixels per image token)."},
     )
 
     def __post_init__(self) -> None:
-        if isinstance(self.processor_kwargs, str):  # a command-line flag arrives as JSON text
-            import json
-
-            try:
-                self.processor_kwargs = json.loads(self.processor_kwargs)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"--processor_kwargs must be a JSON object: {error}") from error
-        if self.processor_kwargs is not None and not isinstance(self.processor_kwargs, dict):
-            raise ValueError(f"processor_kwargs must be a mapping, got {self.processor_kwargs!r}")
+        # A command-line flag arrives as JSON text.
+        self.processor_kwargs = parse_mapping(self.processor_kwargs, "processor_kwargs")
 
 
 def make_parser():
@@ -156,9 +152,10 @@ def resolve_reward_funcs(names: Sequence[str] | None) -> list | None:
 
 def train(script_args: TrainScriptArguments, training_args: Any, model_args: Any) -> str:
     """Load the model and rows, run `RAPGRPOTrainer`, save model and processor; return the folder."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoModelForImageTextToText
     from trl import get_peft_config, get_quantization_config
 
+    from ..modeling import load_processor
     from .trainer import RAPGRPOTrainer
 
     name = model_args.model_name_or_path
@@ -182,7 +179,9 @@ def train(script_args: TrainScriptArguments, training_args: Any, model_args: Any
     # Left padding and truncation, as GRPOTrainer loads a processor itself: prompts are batched for generation.
     processor_kwargs = {"revision": model_args.model_revision, "padding_side": "left", "truncation_side": "left",
                         "trust_remote_code": training_args.trust_remote_code, **(script_args.processor_kwargs or {})}
-    processor = AutoProcessor.from_pretrained(name, **processor_kwargs)
+    # At the resolution rows were scored at (RAPGRPOConfig's min_pixels / max_pixels, the paper's by default).
+    processor = load_processor(name, min_pixels=training_args.min_pixels, max_pixels=training_args.max_pixels,
+                               processor_kwargs=processor_kwargs)
 
     trainer = RAPGRPOTrainer(model, training_args, train_dataset=train_rows, reward_funcs=reward_funcs,
                              replacement_pool=pool, processing_class=processor, peft_config=get_peft_config(model_args))

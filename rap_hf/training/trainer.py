@@ -184,6 +184,8 @@ class RAPGRPOTrainer(GRPOTrainer):
             reward_funcs, self.outcome_recorder = _with_recorder(reward_funcs, replacement_reward)
             callbacks = [*(callbacks or []), ReplacementCallback(self)]
 
+        if processing_class is None:
+            processing_class = _processor_at_resolution(model, args)
         super().__init__(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train,
                          eval_dataset=eval_dataset, processing_class=processing_class, callbacks=callbacks, **kwargs)
 
@@ -248,3 +250,19 @@ class RAPGRPOTrainer(GRPOTrainer):
             else:
                 logger.warning("%s has no %s: replacement restarts from the selected rows.", checkpoint, STATE_FILE)
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+
+def _processor_at_resolution(model, args):
+    """The processor GRPOTrainer would load for `model` (left padding and truncation), at the image
+    resolution of `args` (`min_pixels` / `max_pixels`: the paper's by default, as scoring uses), so
+    rows train at the resolution they were scored at. None (TRL loads its own) when the model names
+    no checkpoint."""
+    from ..modeling import load_processor
+
+    name = model if isinstance(model, str) else getattr(getattr(model, "config", None), "_name_or_path", None)
+    if not name:
+        return None
+    revision = (getattr(args, "model_init_kwargs", None) or {}).get("revision")
+    return load_processor(name, min_pixels=getattr(args, "min_pixels", None), max_pixels=getattr(args, "max_pixels", None),
+                          revision=revision, truncation_side="left", padding_side="left",
+                          trust_remote_code=args.trust_remote_code)
