@@ -3,11 +3,13 @@
 Every step reads and writes ordinary `datasets` folders (or files), so steps compose in the shell
 and each output can be opened with `datasets.load_from_disk`.
 
-Commands with a config (`score`, `select`, `eval`, `quickstart`, `train`, `demo`) take their flags
-from dataclasses, through `rap_hf.cli_args.ConfigArgumentParser` (see `command_parser`): a field
-added to a config is a flag of its command, with its help, spelled `--some-name` or `--some_name`.
-The small commands without a config (`world`, `tiny-vlm`, `convert`, `export`, `verify`, `push`)
-declare their few flags with argparse.
+Commands with a config (`convert`, `score`, `select`, `eval`, `quickstart`, `train`, `demo`) take
+their flags from dataclasses, through `rap_hf.cli_args.ConfigArgumentParser` (see `command_parser`):
+a field added to a config is a flag of its command, with its help, spelled `--some-name` or
+`--some_name`. The commands that read rows (`convert`, `score`, `eval`, `quickstart`) share one
+column-mapping vocabulary, `rap_hf.data.schema.ColumnMapping` (`--preset --question --answer
+--images --id --choices --image-root`). The small commands without a config (`world`, `tiny-vlm`,
+`export`, `verify`, `push`) declare their few flags with argparse.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .data.schema import ColumnMapping
 
 if TYPE_CHECKING:
     from .cli_args import ConfigArgumentParser
@@ -48,9 +51,21 @@ QUICKSTART_DESCRIPTION = (
 
 # --------------------------------------------------------------------------- commands' own flags
 # What a command reads, writes and how it runs; its config dataclass (RAPConfig, ...) holds the rest.
+# Those that read rows take the ColumnMapping fields too (--preset --question --answer --images --id
+# --choices --image-root), for rows that are not canonical yet.
 @dataclass
-class ScoreArguments:
-    """Input, output and processes of `rap-hf score`."""
+class ConvertArguments(ColumnMapping):
+    """Input and output of `rap-hf convert`, and how the source columns map to canonical rows."""
+
+    dataset: str = field(metadata={"help": "Rows to convert: a save_to_disk folder, a data file or a Hub id"})
+    out: str = field(metadata={"help": "Folder to write the canonical rows to (datasets.save_to_disk)"})
+    split: str | None = field(default=None, metadata={"help": "Split to convert (all splits when omitted)"})
+    num_proc: int | None = field(default=None, metadata={"help": "Processes for the conversion (datasets.map)"})
+
+
+@dataclass
+class ScoreArguments(ColumnMapping):
+    """Input, output and processes of `rap-hf score` (the column mapping applies to rows not canonical yet)."""
 
     model: str = field(metadata={"help": "The base VLM to score with: a Hub id or a local folder"})
     dataset: str = field(metadata={"help": "Rows to score: a save_to_disk folder, a data file or a Hub id"})
@@ -78,8 +93,8 @@ class SelectArguments:
 
 
 @dataclass
-class EvalArguments:
-    """Model, benchmark and output of `rap-hf eval`."""
+class EvalArguments(ColumnMapping):
+    """Model, benchmark and output of `rap-hf eval` (the column mapping applies to rows not canonical yet)."""
 
     model: str = field(metadata={"help": "The VLM to evaluate: a Hub id or a local folder"})
     dataset: str = field(metadata={"help": "Benchmark rows: a save_to_disk folder, a data file or a Hub id "
@@ -90,12 +105,15 @@ class EvalArguments:
 
 
 def command_parser(command: str) -> ConfigArgumentParser:
-    """The parser of a command whose flags come from dataclasses (score, select, eval, quickstart,
-    train, demo). `.parse_args_and_config(argv)` returns one instance per dataclass, e.g.
-    `(ScoreArguments, RAPConfig)` for score, `(TrainScriptArguments, RAPGRPOConfig, ModelConfig)` for train."""
+    """The parser of a command whose flags come from dataclasses (convert, score, select, eval,
+    quickstart, train, demo). `.parse_args_and_config(argv)` returns one instance per dataclass, e.g.
+    `(ConvertArguments,)` for convert, `(ScoreArguments, RAPConfig)` for score,
+    `(TrainScriptArguments, RAPGRPOConfig, ModelConfig)` for train."""
     from .cli_args import ConfigArgumentParser
 
     prog = f"rap-hf {command}"
+    if command == "convert":
+        return ConfigArgumentParser(ConvertArguments, config_types=(), prog=prog, description=AVAILABLE[command])
     if command == "score":
         from .config import RAPConfig
 
@@ -147,13 +165,14 @@ def _cmd_tiny_vlm(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_convert(args: argparse.Namespace) -> int:
+def _cmd_convert(argv: Sequence[str]) -> int:
+    (args,) = command_parser("convert").parse_args_and_config(argv)
+
     from .data.io import load_rows
     from .data.schema import to_rap_format
 
     ds = load_rows(args.dataset, args.split)
-    rows = to_rap_format(ds, args.preset, question=args.question, answer=args.answer, images=args.images,
-                         id=args.id, choices=args.choices, image_root=args.image_root, num_proc=args.num_proc)
+    rows = to_rap_format(ds, **args.rap_format_kwargs(), num_proc=args.num_proc)
     rows.save_to_disk(args.out)
     print(f"Wrote {len(rows)} canonical rows to {args.out}")
     return 0
@@ -205,10 +224,10 @@ def _cmd_score(argv: Sequence[str]) -> int:
     # The main process loads (and converts) first, so the others reuse its datasets cache files.
     with state.main_process_first():
         ds = load_rows(args.dataset, args.split, single=True)
-        if not all(c in ds.column_names for c in CANONICAL_COLUMNS):
+        if args.explicit or not all(c in ds.column_names for c in CANONICAL_COLUMNS):
             if state.is_main_process:
-                print(f"Converting {args.dataset} to canonical RAP rows (preset auto)")
-            ds = to_rap_format(ds)
+                print(f"Converting {args.dataset} to canonical RAP rows (preset {args.preset})")
+            ds = to_rap_format(ds, **args.rap_format_kwargs())
     job = ShardedScoring(RAPScorer(args.model, config), ds, args.output, shard_rows=args.shard_rows,
                          map_batch_size=args.map_batch_size, keep_shards=args.keep_shards)
     try:
@@ -222,7 +241,9 @@ def _cmd_score(argv: Sequence[str]) -> int:
             # interpreter exit, and a rank may abort ("terminate called without an active exception").
             state.destroy_process_group()
     if summary is not None:  # the main process; the others only wrote shards
-        print(summary.line())
+        print(summary.report())
+        if summary.all_failed:
+            return 1
     return 0
 
 
@@ -253,7 +274,8 @@ def _cmd_eval(argv: Sequence[str]) -> int:
 
     from .evaluation import evaluate_model
 
-    result = evaluate_model(args.model, args.dataset, split=args.split, config=config)
+    result = evaluate_model(args.model, args.dataset, split=args.split, config=config,
+                            mapping=args.rap_format_kwargs())
     paths = result.save(args.output)
     print(result.table())
     print(f"Wrote {len(result.rows)} rows to {paths['rows']} and the summary to {paths['summary']}")
@@ -307,8 +329,8 @@ def _cmd_push(args: argparse.Namespace) -> int:
 
 
 # Parsed by command_parser(name) from argv after the command; build_parser only lists them.
-CONFIG_COMMANDS = {"score": _cmd_score, "select": _cmd_select, "train": _cmd_train, "eval": _cmd_eval,
-                   "demo": _cmd_demo, "quickstart": _cmd_quickstart}
+CONFIG_COMMANDS = {"convert": _cmd_convert, "score": _cmd_score, "select": _cmd_select, "train": _cmd_train,
+                   "eval": _cmd_eval, "demo": _cmd_demo, "quickstart": _cmd_quickstart}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -350,16 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocab-size", type=int, help="Vocabulary size (default: 640)")
     p.set_defaults(func=_cmd_tiny_vlm)
 
-    p = command("convert")
-    p.add_argument("--dataset", required=True, help="A save_to_disk folder, a data file, or a Hub id")
-    p.add_argument("--split", help="Split to convert (all splits when omitted)")
-    p.add_argument("--out", required=True, help="Folder to write the canonical rows to (datasets.save_to_disk)")
-    p.add_argument("--preset", default="auto", help="auto, rap, trl, mm_eureka, easyr1 or mathvista")
-    for name in ("question", "answer", "images", "id", "choices"):
-        p.add_argument(f"--{name}", help=f"Source column of the {name} (overrides the preset)")
-    p.add_argument("--image-root", help="Folder relative image paths are resolved against")
-    p.add_argument("--num-proc", type=int, help="Processes for the conversion (datasets.map)")
-    p.set_defaults(func=_cmd_convert)
+    command("convert")
 
     p = command("export")
     p.add_argument("--dataset", required=True, help="Canonical rows (a save_to_disk folder or data file)")

@@ -18,6 +18,8 @@ from rap_hf import __version__
 from rap_hf.cli import AVAILABLE, CONFIG_COMMANDS, build_parser, command_parser, main
 from rap_hf.cli_args import ConfigArgumentParser
 from rap_hf.config import DemoConfig, EvalConfig, RAPConfig, SelectionConfig
+from rap_hf.data.images import ImageDecodeError, decode_image, decode_row_images
+from rap_hf.data.schema import ColumnMapping
 from rap_hf.quickstart import QuickstartConfig
 
 # Each config dataclass, and the command whose flags it gives.
@@ -287,8 +289,8 @@ def test_eval_command_passes_its_flags_as_an_eval_config(tmp_path, monkeypatch, 
         def table(self):
             return "accuracy 0.500"
 
-    def evaluate_model(model, dataset, *, split=None, config=None):
-        calls.update(model=model, dataset=dataset, split=split, config=config)
+    def evaluate_model(model, dataset, *, split=None, config=None, mapping=None):
+        calls.update(model=model, dataset=dataset, split=split, config=config, mapping=mapping)
         return Result()
 
     monkeypatch.setattr(rap_hf.evaluation, "evaluate_model", evaluate_model)
@@ -302,8 +304,16 @@ def test_eval_command_passes_its_flags_as_an_eval_config(tmp_path, monkeypatch, 
                                          system_prompt="Be brief.", dataset_name="World")
     assert capsys.readouterr().out == (f"accuracy 0.500\nWrote 2 rows to {tmp_path / 'rows.jsonl'} and the summary "
                                        f"to {tmp_path / 'summary.json'}\n")
+    assert calls["mapping"] == ColumnMapping().rap_format_kwargs()  # auto-detect, no column named
     assert main(["eval", "--model", "m", "--dataset", "d", "--output", str(tmp_path), "--max_new_tokens", "7"]) == 0
     assert calls["split"] is None and calls["config"] == EvalConfig(max_new_tokens=7)
+    # The column mapping of every row-reading command reaches evaluate_model (and so to_rap_format).
+    assert main(["eval", "--model", "m", "--dataset", "d", "--output", str(tmp_path), "--preset", "mathvista",
+                 "--question", "q", "--answer", "gt", "--images", "image_1,image_2", "--id", "key",
+                 "--choices", "opts", "--image-root", "/pics"]) == 0
+    assert calls["mapping"] == {"preset": "mathvista", "question": "q", "answer": "gt",
+                                "images": ["image_1", "image_2"], "id": "key", "choices": "opts",
+                                "image_root": "/pics"}
     assert main(["eval", "--model", "m", "--dataset", "d", "--output", str(tmp_path), "--dtype", "float64"]) == 1
     assert capsys.readouterr().err.startswith("rap-hf eval: error: dtype must be")
 
@@ -348,3 +358,85 @@ def test_one_parser_turns_dataclasses_into_flags():
         for node in ast.walk(ast.parse(path.read_text())):
             name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
             assert name not in others, f"{path.relative_to(root.parent)}:{node.lineno} uses {name}"
+
+
+# --------------------------------------------------------------------------- one column-mapping vocabulary
+MAPPING_FLAGS = ("--preset", "--question", "--answer", "--images", "--id", "--choices", "--image-root")
+
+
+@pytest.mark.parametrize("command", ["convert", "score", "eval", "quickstart"])
+def test_every_row_reading_command_takes_the_column_mapping_flags(command, capsys):
+    actions = {option for action in command_parser(command)._actions for option in action.option_strings}
+    assert set(MAPPING_FLAGS) <= actions, command
+    printed = "".join(_help(capsys, command).split())
+    for f in dataclasses.fields(ColumnMapping):
+        assert "".join(f.metadata["help"].split()) in printed, (command, f.name)
+
+
+def _png_file(path: Path, colour: tuple[int, int, int]) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (8, 8), colour).save(path)
+
+
+def test_convert_reads_a_csv_with_relative_image_paths_from_anywhere(tmp_path, monkeypatch, capsys):
+    """The issue's CSV (`id,image_path,question,answer`): every row keeps its image, resolved against
+    the CSV's folder whatever the working directory."""
+    data = tmp_path / "data"
+    _png_file(data / "imgs" / "a.png", (200, 0, 0))
+    _png_file(data / "imgs" / "b.png", (0, 0, 200))
+    (data / "rows.csv").write_text("id,image_path,question,answer\n1,imgs/a.png,What colour?,red\n"
+                                   "2,imgs/b.png,What colour?,blue\n")
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    assert main(["convert", "--dataset", str(data / "rows.csv"), "--out", str(tmp_path / "rows")]) == 0
+    rows = load_from_disk(str(tmp_path / "rows"))
+    # save_to_disk embeds the pictures it finds: the written rows hold their bytes.
+    assert [[decode_image(ref).getpixel((0, 0)) for ref in images] for images in rows["images"]] == [
+        [(200, 0, 0)], [(0, 0, 200)]]
+
+
+def test_convert_keeps_going_past_a_missing_image_file(tmp_path, capsys):
+    """One picture of the CSV is missing: the conversion and its save go through, and only that
+    row fails, named, when it is decoded."""
+    _png_file(tmp_path / "imgs" / "a.png", (200, 0, 0))
+    (tmp_path / "rows.csv").write_text("id,image_path,question,answer\n1,imgs/a.png,What colour?,red\n"
+                                       "2,imgs/gone.png,What colour?,blue\n")
+    assert main(["convert", "--dataset", str(tmp_path / "rows.csv"), "--out", str(tmp_path / "rows")]) == 0
+    rows = load_from_disk(str(tmp_path / "rows"))
+    assert decode_image(rows[0]["images"][0]).getpixel((0, 0)) == (200, 0, 0)
+    assert rows[1]["images"] == [{"bytes": None, "path": "file://" + str(tmp_path / "imgs" / "gone.png")}]
+    with pytest.raises(ImageDecodeError, match="row '2'.*image file not found"):
+        decode_row_images(rows[1]["images"], rows[1]["rap_id"])
+
+
+def test_convert_maps_columns_with_the_flags(tmp_path, capsys):
+    """A layout no preset knows, mapped column by column, two image columns in the order given and
+    the pictures under another folder (--image-root)."""
+    _png_file(tmp_path / "pics" / "l.png", (200, 0, 0))
+    _png_file(tmp_path / "pics" / "r.png", (0, 200, 0))
+    (tmp_path / "odd.jsonl").write_text(json.dumps({
+        "key": "k1", "prompt_text": "Is <image 1> brighter than <image 2>?", "gt": 1, "opts": ["yes", "no"],
+        "left": "l.png", "right": "r.png"}) + "\n")
+    out = tmp_path / "rows"
+    assert main(["convert", "--dataset", str(tmp_path / "odd.jsonl"), "--out", str(out), "--question", "prompt_text",
+                 "--answer", "gt", "--images", "right,left", "--id", "key", "--choices", "opts",
+                 "--image-root", str(tmp_path / "pics")]) == 0
+    row = load_from_disk(str(out))[0]
+    assert row["rap_id"] == "k1" and row["answer"] == "B" and row["choices"] == ["yes", "no"]
+    assert row["question"] == "Is image 1 brighter than image 2?\nChoices:\n(A) yes\n(B) no"
+    assert [Path(ref["path"]).name for ref in row["images"]] == ["r.png", "l.png"]
+
+
+def test_convert_refuses_to_drop_every_image(tmp_path, capsys):
+    (tmp_path / "rows.csv").write_text("question,answer,photo\nWhat is it?,cat,pics/1.png\n")
+    assert main(["convert", "--dataset", str(tmp_path / "rows.csv"), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "rap-hf convert: error: to_rap_format would drop every image" in err
+    assert "'photo'" in err and "--images photo" in err
+    (tmp_path / "pics").mkdir()
+    (tmp_path / "pics" / "1.png").write_bytes(b"not a picture, but a file")
+    assert main(["convert", "--dataset", str(tmp_path / "rows.csv"), "--out", str(tmp_path / "o"),
+                 "--images", "photo"]) == 0
+    assert load_from_disk(str(tmp_path / "o"))[0]["images"][0]["bytes"] == b"not a picture, but a file"

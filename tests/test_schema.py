@@ -172,7 +172,10 @@ def test_dataset_dict_is_converted_split_by_split():
 
 
 def test_helpers():
-    assert strip_image_placeholders("<image>\n<image 2> Look at <image_3>.  Now?") == "Look at . Now?"
+    # Placeholders beside the text go; one inside a sentence becomes words (no "Look at ." left).
+    assert strip_image_placeholders("<image>\n<image 2> Look at <image_3>.  Now?") == "Look at image 3.  Now?"
+    written = "No placeholder here.  Kept  as written. "
+    assert strip_image_placeholders(written) == written
     assert strip_image_placeholders("<|vision_start|><|image_pad|><|vision_end|>Hi") == "Hi"
     assert parse_choices('["x", "y"]') == ["x", "y"]
     assert parse_choices("['x', 'y']") == ["x", "y"]

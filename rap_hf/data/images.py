@@ -3,12 +3,17 @@
 Canonical rows keep images as `{"bytes", "path"}` dicts (`Image(decode=False)`), so that a corrupt
 picture never aborts a `datasets.map` over a million rows. Stages that need pixels call
 `decode_row_images`, which raises `ImageDecodeError` naming the row; callers turn that into a
-per-row `rap_error` (scoring) or a clear error (exports).
+per-row `rap_error` (scoring) or a clear error (exports). A path to a file that does not exist is
+kept (as a `file://` URL, which `datasets` does not try to read when it saves rows) and fails its
+row alone when decoded.
 """
 
 from __future__ import annotations
 
+import ast
+import base64
 import io
+import json
 import os
 import re
 from collections.abc import Sequence
@@ -32,22 +37,31 @@ def to_image_ref(value: Any, image_root: str | os.PathLike | None = None) -> Ima
     """Normalise one source image value to an undecoded `{"bytes", "path"}` reference.
 
     Accepts what source datasets hold: the dicts of `Image(decode=False)`, raw bytes, a path or
-    `file://` URL (joined to `image_root` when relative), or a decoded `PIL.Image` (re-encoded as
-    PNG). Returns None for a missing image.
+    `file://` URL (joined to `image_root` when relative), a `data:image/...;base64,` URI, or a
+    decoded `PIL.Image` (re-encoded as PNG). Returns None for a missing image (None, an empty
+    string). Nothing is read from disk here: a path that names no file stays a path, and decoding
+    it later fails that row alone (`decode_row_images`).
     """
     if value is None:
         return None
     if isinstance(value, dict):
         data, path = value.get("bytes"), value.get("path")
+        if isinstance(path, str) and not path.strip():
+            path = None
         if data is None and path is not None:
             path = _resolve(path, image_root)
         if data is None and path is None:
             return None
         return {"bytes": data, "path": path}
     if isinstance(value, (bytes, bytearray)):
-        return {"bytes": bytes(value), "path": None}
+        return {"bytes": bytes(value), "path": None} if value else None
     if isinstance(value, (str, os.PathLike)):
-        return {"bytes": None, "path": _resolve(os.fspath(value), image_root)}
+        text = os.fspath(value).strip()
+        if not text:
+            return None
+        if text.startswith("data:image/") and ";base64," in text:
+            return {"bytes": base64.b64decode(text.split(";base64,", 1)[1]), "path": None}
+        return {"bytes": None, "path": _resolve(text, image_root)}
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - pillow is a dependency
@@ -59,10 +73,91 @@ def to_image_ref(value: Any, image_root: str | os.PathLike | None = None) -> Ima
     raise TypeError(f"Cannot read an image from a value of type {type(value).__name__}")
 
 
+def to_image_refs(value: Any, image_root: str | os.PathLike | None = None) -> list[ImageRef]:
+    """Every image of one source cell, in order: one image, a list of them, or a list written as
+    text (`'["a.png", "b.png"]'`, as CSV files hold lists). Missing entries (None, "") are skipped."""
+    if isinstance(value, str):
+        value = parse_listed(value)
+    if isinstance(value, (list, tuple)):
+        refs: list[ImageRef] = []
+        for item in value:
+            refs.extend(to_image_refs(item, image_root))
+        return refs
+    ref = to_image_ref(value, image_root)
+    return [] if ref is None else [ref]
+
+
+def parse_listed(text: str) -> Any:
+    """A JSON or Python list literal written as text, parsed; any other text unchanged."""
+    stripped = text.strip()
+    if not (stripped.startswith("[") and stripped.endswith("]")):
+        return text
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError:
+        try:
+            return ast.literal_eval(stripped)
+        except (ValueError, SyntaxError):
+            return text
+
+
+_IMAGE_FILE = re.compile(r"\.(png|jpe?g|gif|bmp|webp|tiff?)$", re.IGNORECASE)
+
+
+def looks_like_image_path(text: Any) -> bool:
+    """Whether a text names an image: a file with an image extension, a `file://` URL to one, a
+    `data:image/` URI, or a list of them written as text."""
+    if not isinstance(text, str):
+        return False
+    stripped = text.strip()
+    if not stripped:
+        return False
+    if stripped.startswith("data:image/"):
+        return True
+    listed = parse_listed(stripped)
+    if isinstance(listed, (list, tuple)):
+        items = [item for item in listed if item not in (None, "")]
+        return bool(items) and all(looks_like_image_path(item) for item in items)
+    return bool(_IMAGE_FILE.search(stripped.split("?", 1)[0]))
+
+
+def is_unresolved_path(ref: ImageRef) -> bool:
+    """A reference that is only a relative path (no bytes): it names no file until a folder is known."""
+    path = _local(ref.get("path"))
+    return ref.get("bytes") is None and bool(path) and not os.path.isabs(path) and not _is_url(path)
+
+
+def names_missing_file(ref: ImageRef) -> bool:
+    """A reference that is only a local path (no bytes) to a file that does not exist."""
+    path = _local(ref.get("path"))
+    return ref.get("bytes") is None and bool(path) and not _is_url(path) and not os.path.isfile(path)
+
+
+def keep_missing_file(ref: ImageRef) -> ImageRef:
+    """A reference to a missing local file, written as a `file://` URL so that it stays a path.
+
+    `datasets` reads every local image path into the file when it saves a dataset
+    (`save_to_disk`, the scoring shards), and one missing file would abort the whole save; a
+    `file://` URL is left as it is. Decoding strips it again and fails that row alone, naming it
+    (or reads the file, if it exists by then).
+    """
+    if names_missing_file(ref) and not ref["path"].startswith("file://"):
+        return {"bytes": None, "path": "file://" + ref["path"]}
+    return ref
+
+
+def _local(path: str | None) -> str | None:
+    return path[len("file://"):] if path and path.startswith("file://") else path
+
+
+def _is_url(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
 def _resolve(path: str, image_root: str | os.PathLike | None) -> str:
     if path.startswith("file://"):
         path = path[len("file://") :]
-    if image_root is not None and not os.path.isabs(path):
+    if image_root is not None and not os.path.isabs(path) and not _is_url(path):
         path = os.path.join(os.fspath(image_root), path)
     return path
 
@@ -71,9 +166,12 @@ def read_image_bytes(ref: ImageRef) -> bytes:
     """The encoded bytes of a reference, read from its path when it holds none."""
     if ref.get("bytes") is not None:
         return ref["bytes"]
-    path = ref.get("path")
+    path = _local(ref.get("path"))
     if not path:
         raise ValueError("image reference has neither bytes nor a path")
+    if not os.path.isfile(path):
+        # The conversion keeps a path whatever it names; a missing file fails its row here.
+        raise FileNotFoundError(f"image file not found: {path}")
     with open(path, "rb") as f:
         return f.read()
 

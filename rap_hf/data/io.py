@@ -1,8 +1,16 @@
-"""Reading a dataset named on the command line: a `save_to_disk` folder, data files, or a Hub id."""
+"""Reading a dataset named on the command line: a `save_to_disk` folder, data files, or a Hub id.
+
+Rows read from a local data file remember the folder it lies in (`source_folder`): relative image
+paths in them (a CSV's `image_path`, an imagefolder's `metadata.csv` `file_name`, MM-Eureka's
+message paths) are written relative to that file, not to the working directory, and
+`to_rap_format` resolves them against it unless it is given another `image_root`.
+"""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 
 def load_rows(ref: str, split: str | None = None, *, single: bool = False):
@@ -33,7 +41,10 @@ def load_rows(ref: str, split: str | None = None, *, single: bool = False):
         builder = {"jsonl": "json", "json": "json", "parquet": "parquet", "csv": "csv"}.get(extension)
         if builder is None:
             raise ValueError(f"Cannot read {ref!r}: use a .parquet, .json, .jsonl or .csv file, or a dataset folder")
-        loaded = load_dataset(builder, data_files=ref)
+        loaded = _from_file(load_dataset(builder, data_files=ref), ref)
+    elif os.path.isdir(ref):
+        # A folder of data files (or an imagefolder, whose images datasets resolves itself).
+        loaded = _from_file(load_dataset(ref), ref)
     else:
         loaded = load_dataset(ref)
     if isinstance(loaded, DatasetDict):
@@ -47,4 +58,29 @@ def load_rows(ref: str, split: str | None = None, *, single: bool = False):
             raise ValueError(f"{ref!r} has several splits ({', '.join(loaded)}); choose one with --split")
     elif split is not None and split != "train":
         raise ValueError(f"{ref!r} is a single dataset; it has no split {split!r}")
+    return loaded
+
+
+def source_folder(ds) -> str | None:
+    """The folder of the local data file `ds` was read from by `load_rows`, or None (a Hub dataset,
+    a `save_to_disk` folder, a dataset built in memory or by `datasets.load_dataset` directly).
+
+    `load_rows` records the file as the dataset's `info.homepage` (a `file://` URL), which
+    `select`, `filter`, `map` and `save_to_disk` carry along with the rows.
+    """
+    homepage = getattr(getattr(ds, "info", None), "homepage", None) or ""
+    if not homepage.startswith("file://"):
+        return None
+    path = unquote(urlparse(homepage).path)
+    return path if os.path.isdir(path) else os.path.dirname(path)
+
+
+def _from_file(loaded, ref: str):
+    """`loaded` with `ref` (a local file or folder) recorded as where its rows came from."""
+    from datasets import DatasetDict
+
+    url = Path(os.path.abspath(ref)).as_uri()
+    for part in loaded.values() if isinstance(loaded, DatasetDict) else [loaded]:
+        if not part.info.homepage:
+            part.info.homepage = url
     return loaded

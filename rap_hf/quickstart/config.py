@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from ..config import ConfigMixin
+from ..data.schema import ColumnMapping
 from ..embedded import DEFAULT_RECIPE, EmbeddedRecipe
 
 # The smoke run of `--fast` (what the test suite runs): a short warm-up that teaches the answer
@@ -16,8 +16,12 @@ FAST_RECIPE = dataclasses.replace(DEFAULT_RECIPE, world_rows=360, warm_up_steps=
 
 
 @dataclass
-class QuickstartConfig(ConfigMixin):
-    """Settings of the end-to-end study (`rap_hf.quickstart.run_quickstart`)."""
+class QuickstartConfig(ColumnMapping):
+    """Settings of the end-to-end study (`rap_hf.quickstart.run_quickstart`).
+
+    The `ColumnMapping` fields (`preset`, `question`, `answer`, `images`, `id`, `choices`,
+    `image_root`) map the columns of `dataset` for `to_rap_format`, as in `rap-hf convert`.
+    """
 
     # Also `--out`, the short spelling the README and the tests use.
     output_dir: str = field(default="rap-quickstart", metadata={
@@ -28,7 +32,8 @@ class QuickstartConfig(ConfigMixin):
         "help": "A VLM (Hub id or folder) to score and train instead of the embedded scorer; no warm-up then."})
     dataset: str | None = field(default=None, metadata={
         "help": "A dataset (Hub id, save_to_disk folder or data file) instead of the embedded world; converted "
-                "with to_rap_format."})
+                "with to_rap_format (map its columns with --preset, --question, --answer, --images, --id, --choices, "
+                "--image-root)."})
     train_split: str = field(default="train", metadata={"help": "Split of --dataset that is the training pool."})
     heldout_split: str = field(default="test", metadata={
         "help": "Split of --dataset evaluated after training. Without it, heldout_rows rows of the pool are held out "
@@ -60,6 +65,7 @@ class QuickstartConfig(ConfigMixin):
     device: str | None = field(default=None, metadata={"help": "Device of every stage; default: a GPU if there is one."})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.seeds is not None and self.seeds < 1:
             raise ValueError(f"seeds must be >= 1, got {self.seeds}")
         if not -1.0 <= self.cde_threshold <= 1.0:

@@ -111,9 +111,10 @@ def _dataset_splits(config: QuickstartConfig):
     if config.train_split not in splits:
         raise ValueError(f"{config.dataset!r} has no split {config.train_split!r} (splits: {', '.join(splits)}); "
                          "choose the pool with --train-split")
-    pool = to_rap_format(splits[config.train_split])
+    mapping = config.rap_format_kwargs()  # --preset --question --answer --images --id --choices --image-root
+    pool = to_rap_format(splits[config.train_split], **mapping)
     if config.heldout_split in splits and config.heldout_split != config.train_split:
-        heldout = to_rap_format(splits[config.heldout_split])
+        heldout = to_rap_format(splits[config.heldout_split], **mapping)
     else:
         # No held-out split: hold out rows of the pool (seeded), so training never sees them.
         size = config.heldout_rows or min(DEFAULT_HELDOUT, len(pool) // 5)
@@ -171,6 +172,13 @@ def prepare_scorer(config: QuickstartConfig, clock: StageClock) -> tuple[str, di
 
 
 # --------------------------------------------------------------------------- 3. scoring
+def image_resolution(config: QuickstartConfig) -> dict[str, int | None]:
+    """Pixel bounds for scoring, training and evaluation alike (rows train and are evaluated at the
+    resolution they were scored at): the embedded scorer's processor keeps its own small fixed size
+    (what its warm-up saw); another model gets the paper's (RAPConfig's defaults)."""
+    return {"min_pixels": None, "max_pixels": None} if config.embedded else {}
+
+
 def score_pool(config: QuickstartConfig, data: StudyData, model: str, clock: StageClock):
     """The pool scored with `RAPScorer` (rollout CDE, ACE, difficulty, logit-CDE), the `RAPConfig`
     it was scored with, and whether the scores came from the cache."""
@@ -185,7 +193,8 @@ def score_pool(config: QuickstartConfig, data: StudyData, model: str, clock: Sta
     from ..config import RAPConfig
     from ..scoring import RAPScorer
 
-    rap_config = RAPConfig(max_new_tokens=config.max_new_tokens_or_default(), device=config.device)
+    rap_config = RAPConfig(max_new_tokens=config.max_new_tokens_or_default(), device=config.device,
+                           **image_resolution(config))
     scorer = RAPScorer(model, rap_config)
     scored = scorer.map(data.pool, batch_size=rap_config.batch_size, desc="Scoring the pool")
     return scored, rap_config, False
@@ -329,6 +338,7 @@ def train_arm(model: str, rows, *, steps: int, seed: int, config: QuickstartConf
         learning_rate=config.learning_rate,
         lr_scheduler_type="constant",
         weight_decay=0.0,
+        **image_resolution(config),
         max_steps=steps,
         seed=seed,
         logging_steps=max(1, steps // 10),
@@ -367,7 +377,8 @@ def evaluate_arm(model, heldout, *, config: QuickstartConfig, output_dir: Path) 
     from ..evaluation import evaluate_model
 
     result = evaluate_model(str(model), heldout, max_new_tokens=config.max_new_tokens_or_default(), batch_size=50,
-                            device=config.device, show_progress=False, dataset_name="held-out")
+                            device=config.device, show_progress=False, dataset_name="held-out",
+                            **image_resolution(config))
     result.save(output_dir)
     correct = result.rows["correct"]
     out: dict[str, Any] = {"accuracy": round(result.summary["accuracy"], 4),
