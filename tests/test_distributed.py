@@ -20,7 +20,8 @@ from rap_hf.rollouts.sampling import SAMPLER_NAME
 
 # On the CPU even where there is a GPU: the two-process test runs two CPU ranks, and all must agree.
 FLAGS = ["--num-rollouts", "2", "--max-new-tokens", "6", "--no-compute-ace", "--map-batch-size", "2", "--device", "cpu",
-         "--min-pixels", "none", "--max-pixels", "none"]  # the tiny model's own small resolution
+         # Pixel bounds through every rank, the manifest and the merge: 56 x 56, the tiny model's own size.
+         "--min-pixels", "3136", "--max-pixels", "3136"]
 SHARD_ROWS = 2  # 8 rows: 4 shards
 # Floats from separate processes may differ in the last bits (thread counts decide reduction order).
 FLOAT_COLUMNS = ("rap_logit_cde", "rap_ace")
@@ -84,8 +85,8 @@ def test_one_process_writes_shards_and_merges_like_a_plain_map(single, model, ro
     assert sorted(_shard_files(single)) == [f"shard-{i:05d}-of-00004.arrow" for i in range(4)]
     merged = load_from_disk(str(single))
     rows = load_from_disk(str(rows_dir))
-    config = RAPConfig(num_rollouts=2, max_new_tokens=6, compute_ace=False, device="cpu", min_pixels=None,
-                       max_pixels=None)
+    config = RAPConfig(num_rollouts=2, max_new_tokens=6, compute_ace=False, device="cpu", min_pixels=3136,
+                       max_pixels=3136)
     _assert_same_rows(merged, RAPScorer(model, config).map(rows, batch_size=2))
     # A re-run of the finished command has nothing to do, and says so in its final line.
     assert main(_score_args(model, rows_dir, single)) == 0
@@ -110,6 +111,9 @@ def test_two_processes_under_accelerate_launch(single, model, rows_dir, tmp_path
     assert result.stdout.count("Scored 8 rows (0 with rap_error)") == 1  # one final line, from rank 0
     assert len(_shard_files(out)) == 4
     _assert_same_rows(load_from_disk(str(out)), load_from_disk(str(single)))
+    # Both ranks scored at the bounds the command gave, and the manifest records them for a resume.
+    config = json.loads((out.with_name("scored.shards") / "manifest.json").read_text())["config"]
+    assert (config["min_pixels"], config["max_pixels"]) == (3136, 3136)
 
 
 def test_killed_run_resumes_without_rewriting_finished_shards(single, model, rows_dir, tmp_path):
