@@ -48,7 +48,11 @@ def _answers(answer: Sequence[str] | None, n: int) -> Sequence[str]:
 
 def accuracy_reward(completions: list, answer: Sequence[str] | None = None,
                     choices: Sequence[Sequence[str] | None] | None = None, **kwargs: Any) -> list[float]:
-    """1.0 when the completion's last `\\boxed{}` answer matches `answer` (rap_hf.verify), else 0.0."""
+    """1.0 when the completion's last `\\boxed{}` answer matches `answer` (rap_hf.verify), else 0.0.
+
+    With `choices` (a TRL keyword column: lists, dicts or JSON text, one entry per completion), a
+    multiple-choice completion may box the letter or the option's value; another option's value is 0.0.
+    """
     answer = _answers(answer, len(completions))
     choices = choices if choices is not None else [None] * len(completions)
     # Answers as text (a dataset may store 3 for "3"); options as lists, dicts or JSON text, as the

@@ -88,3 +88,19 @@ def test_gumbel_baseline_draws_one_token_per_sequence_from_its_seed():
     assert torch.isfinite(first).sum(-1).tolist() == [1, 1, 1]
     assert torch.equal(first, gumbel_baseline(seeds, 0, logits))
     assert not torch.equal(first.argmax(-1), gumbel_baseline(seeds, 1, logits).argmax(-1))
+
+
+def test_grading_agreement_runs_and_writes_its_json(tmp_path):
+    from benchmarks import grading_agreement
+
+    out = tmp_path / "grading_agreement.json"
+    grading_agreement.main(["--limit", "40", "--repeats", "1", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert {"machine", "versions", "settings", "goals", "table", "checkers", "goals_met"} <= set(saved)
+    assert saved["settings"]["cases"] == 40 and set(saved["checkers"]) == {"rap_hf", "released"}
+    for checker in saved["checkers"].values():
+        assert checker["cases"] == 40 and 0 <= checker["agreement_percent"] <= 100
+        assert checker["false_positives"] + checker["false_negatives"] == 40 - checker["agree"]
+        assert checker["other_option_cases"] > 0  # the first rows hold "another option's value" cases
+        assert _positive(checker["first_pass_ms_per_call"]) and _positive(checker["repeat_ms_per_call"])
+    assert set(saved["goals_met"]) == {"agreement", "no_false_positive_on_other_option"}

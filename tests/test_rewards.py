@@ -44,3 +44,14 @@ def test_options_in_any_stored_form_and_numeric_answers():
     for options in (["red", "blue"], '["red", "blue"]', {"A": "red", "B": "blue"}):
         assert accuracy_reward(response, answer=["B"], choices=[options]) == [1.0]
     assert accuracy_reward(["\\boxed{3}", "\\boxed{0}"], answer=[3, 0]) == [1.0, 1.0]
+
+
+def test_multiple_choice_values_are_graded_against_the_row_options():
+    """TRL hands the `choices` column over as lists or as stored text; the rewards grade the option's value
+    (and refuse another option's value) through rap_hf.verify with those options."""
+    completions = ["<think>x</think> \\boxed{145^\\circ}", "<think>x</think> \\boxed{140°}",
+                   "<think>x</think> \\boxed{C. 145°}", "<think>x</think> \\boxed{\\frac{17}{2}}"]
+    angles = '["135°", "140°", "145°", "150°"]'
+    choices = [angles, angles, ["135°", "140°", "145°", "150°"], "['7.5', '8', '8.5', '17']"]
+    assert accuracy_reward(completions, answer=["C"] * 4, choices=choices) == [1.0, 0.0, 1.0, 1.0]
+    assert rap_reward(completions, answer=["C"] * 4, choices=choices) == pytest.approx([1.0, 0.1, 1.0, 1.0])

@@ -110,3 +110,58 @@ def test_docstring_examples():
 def test_expressions_with_minus_are_mathematics_not_words():
     assert is_correct("\\boxed{-y + x}", "x - y")
     assert not is_correct("\\boxed{y - x}", "x - y")
+
+
+ANGLES = ["135°", "140°", "145°", "150°"]
+
+
+@pytest.mark.parametrize(
+    "boxed, answer, choices, expected",
+    [
+        # The examples: the option's value, not only its letter.
+        ("145^\\circ", "C", ANGLES, True),
+        ("6 cm", "A", ["6cm", "7cm", "4cm", "5cm"], True),
+        ("\\frac{17}{2}", "C", ["7.5", "8", "8.5", "17"], True),
+        ("C. 145°", "C", ANGLES, True),
+        ("C.", "C", ANGLES, True),
+        # Another option's value, a value of two options, a letter contradicting its value: wrong.
+        ("140^\\circ", "C", ANGLES, False),
+        ("17", "C", ["7.5", "8", "8.5", "17"], False),
+        ("0.5", "A", ["\\frac{1}{2}", "0.5", "1", "2"], False),
+        ("C. 140°", "C", ANGLES, False),
+        ("B. 145°", "C", ANGLES, False),
+        ("quarter past", "B", ["half", "quarter", "o'clock", "quarter to", "quarter past"], False),
+        # A gold stored as the option's text; options that are letters; labelled options.
+        ("C", "145°", ANGLES, True),
+        ("135°", "145°", ANGLES, False),
+        ("E", "E", ["A", "B", "C", "D", "E"], True),
+        ("Q", "C", ["O", "P", "Q", "R"], True),
+        ("6 cm", "B", ["A. 5cm", "B. 6cm", "C. 7cm"], True),
+        # Options as stored text or a dict, as parse_choices reads them.
+        ("\\$7", "B", "['$6', '$7', '$8', '$9']", True),
+        ("blue", "B", {"A": "red", "B": "blue"}, True),
+        # Golds as datasets write them.
+        ("A", "$$A$$", None, True),
+        ("(A)", "$$A$$", None, True),
+        ("3√2", "3 \\sqrt 2", None, True),
+        ("108\\pi", "$$108\\mathrm \\pi$$", None, True),
+        ("54\\pi", "$$108\\mathrm \\pi$$", None, False),
+        ("30", "$30{}^\\circ$", None, True),
+        ("12", "\\boxed{12}", None, True),
+        ("6", "6 cm.", None, True),
+        ("5 m", "5 cm", None, False),
+        # Unicode maths in responses.
+        ("−5", "-5", None, True),
+        ("½", "0.5", None, True),
+        ("x²+1", "x^2+1", None, True),
+        ("2√3/3", "\\frac{2\\sqrt{3}}{3}", None, True),
+        ("6 × 10⁴", "60000", None, True),
+        # Words and counts.
+        ("three", "3", None, True),
+        ("4 objects", "4", None, True),
+        ("grey", "gray", None, True),
+        ("2\\frac{1}{2}", "\\frac{5}{2}", None, True),
+    ],
+)
+def test_real_answer_formats(boxed, answer, choices, expected):
+    assert is_correct(f"<think>...</think> \\boxed{{{boxed}}}", answer, choices) is expected

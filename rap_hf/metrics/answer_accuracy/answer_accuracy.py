@@ -28,7 +28,8 @@ Answer accuracy for reasoning responses with a final boxed answer. The last `\\b
 response is compared with the ground-truth answer: words and option letters as normalised strings,
 numbers and expressions with math-verify (so "0.5" matches "\\frac{1}{2}", "3" does not match "3.5",
 "-5" does not match "5"). A response without a boxed answer is wrong. Multiple-choice rows may name
-the option letter or the option text when `choices` are given. `format_rate` is the share of
+the option letter, or give the option's value when `choices` are given ("145°" for option C); another
+option's value, or a value equal to two options, is wrong. `format_rate` is the share of
 responses that reason inside <think> </think> and then give a boxed answer (the format reward of
 RAP's released training code).
 """
@@ -49,7 +50,8 @@ Args:
         or an option letter.
     choices (`list` of (`list` of `str` or None), *optional*): Keyword argument of `compute` only
         (not of `add`/`add_batch`): the options of each row (None for a row without options).
-        With them a boxed option text ("blue") matches its letter ("B").
+        With them a boxed option value ("blue", "145^\\circ") matches its letter ("B") when it matches
+        no other option. Lists, `{"A": ...}` dicts or JSON text, as `rap_hf.data.schema.parse_choices` reads.
     per_row (`bool`, *optional*, defaults to False): Keyword argument of `compute`: also return
         the verdict on each response, so callers grade once and keep both the rows and the totals.
 
