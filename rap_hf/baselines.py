@@ -23,13 +23,16 @@ def random_subset(ds, n: int | None = None, *, fraction: float | None = None, se
     """
     total = len(ds)
     if (n is None) == (fraction is None):
-        raise ValueError("give exactly one of n= or fraction=")
+        raise ValueError(f"random_subset takes exactly one of n= (a number of rows) or fraction= (a share of the "
+                         f"{total} rows), got n={n}, fraction={fraction}")
     if fraction is not None:
         if not 0 <= fraction <= 1:
-            raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+            raise ValueError(f"random_subset: fraction must be in [0, 1] (a share of the {total} rows), got {fraction}")
         n = round(total * fraction)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise ValueError(f"random_subset: n must be a whole number of rows, got {n!r}")
     if not 0 <= n <= total:
-        raise ValueError(f"n must be in [0, {total}], got {n}")
+        raise ValueError(f"random_subset: n must be in [0, {total}] (the dataset has {total} rows), got {n}")
     chosen = np.random.default_rng(seed).choice(total, size=n, replace=False)
     codes = np.full(total, REASON_CODES["not_selected"], dtype=np.int8)
     codes[chosen] = REASON_CODES["kept"]
@@ -43,8 +46,11 @@ def pass_rate_band(scored, low: float = 0.2, high: float = 0.8) -> Selection:
 
     Reasons: `kept`; `trivial` above the band; `unsolvable` below it; `error` for unscored rows.
     """
-    if not 0 <= low <= high <= 1:
-        raise ValueError(f"need 0 <= low <= high <= 1, got low={low}, high={high}")
+    for name, value in (("low", low), ("high", high)):
+        if not 0 <= value <= 1:
+            raise ValueError(f"pass_rate_band: {name} must be in [0, 1] (a pass rate with the image), got {value}")
+    if low > high:
+        raise ValueError(f"pass_rate_band: low ({low}) must not exceed high ({high}), or no row can be kept")
     outcomes = read_outcomes(scored)
     if outcomes.partial:
         raise ValueError("pass_rate_band needs every rollout; these scores come from adaptive rollouts")

@@ -215,8 +215,11 @@ def _cmd_score(argv: Sequence[str]) -> int:
     from .data.io import load_rows
     from .data.schema import CANONICAL_COLUMNS, to_rap_format
     from .distributed import ShardedScoring, process_state, run, run_local
+    from .references import check_reference
     from .scoring import RAPScorer
 
+    # A mistyped --model fails now, in one line, not once the rows are converted and a shard folder made.
+    args.model = check_reference(args.model, "model")
     # Rank and world size under `accelerate launch` / torchrun; one process of one otherwise.
     state = process_state(cpu=True if (config.device or "").startswith("cpu") else None)
     if args.num_proc and args.num_proc > 1 and state.num_processes > 1:
@@ -228,13 +231,22 @@ def _cmd_score(argv: Sequence[str]) -> int:
             if state.is_main_process:
                 print(f"Converting {args.dataset} to canonical RAP rows (preset {args.preset})")
             ds = to_rap_format(ds, **args.rap_format_kwargs())
+    if len(ds) == 0:  # before anything is written
+        split = f" (split {args.split})" if args.split else ""
+        raise ValueError(f"the dataset has no rows: {args.dataset}{split} holds nothing to score")
     job = ShardedScoring(RAPScorer(args.model, config), ds, args.output, shard_rows=args.shard_rows,
                          map_batch_size=args.map_batch_size, keep_shards=args.keep_shards)
     try:
-        if args.num_proc and args.num_proc > 1:
-            summary = run_local(job, args.num_proc, overwrite=args.overwrite)
-        else:
-            summary = run(job, overwrite=args.overwrite, state=state)
+        with job.cleaned_up_on_failure():
+            if args.num_proc and args.num_proc > 1:
+                summary = run_local(job, args.num_proc, overwrite=args.overwrite)
+            else:
+                summary = run(job, overwrite=args.overwrite, state=state)
+    except KeyboardInterrupt:
+        if state.is_main_process:
+            print(f"rap-hf score: interrupted; {job.rows_on_disk()} of {len(ds)} rows are scored and safe in "
+                  f"{job.shard_dir}: run the same command to resume", file=sys.stderr)
+        return 130
     finally:
         if state.num_processes > 1:
             # Leave the process group before exiting: otherwise its threads can still be running at
@@ -255,6 +267,17 @@ def _cmd_select(argv: Sequence[str]) -> int:
 
     selection = select(load_rows(args.input, args.split, single=True), config)
     out = selection.save_to_disk(args.output)
+    # The record `rap-hf score` wrote (model, RAPConfig) goes with the selection: `rap-hf push subset`
+    # reads the scoring settings for the card from it.
+    import shutil
+
+    from .hub import SCORING_RECORD, find_scoring_record
+
+    record = find_scoring_record(selection)
+    if record is None:  # a record an earlier selection into this folder left would describe other rows
+        (out / SCORING_RECORD).unlink(missing_ok=True)
+    elif record.resolve() != (out / SCORING_RECORD).resolve():
+        shutil.copyfile(record, out / SCORING_RECORD)
     print(selection.report.to_markdown())
     print(f"Wrote the {selection.report.kept} kept rows to {out / 'dataset'}, every row's decision to "
           f"{out / 'decisions'}, and the report to {out}/report.md, report.json and plots/")
@@ -284,7 +307,15 @@ def _cmd_eval(argv: Sequence[str]) -> int:
 
 def _cmd_demo(argv: Sequence[str]) -> int:
     from .demo import main as demo_main
+    from .demo import parse_args
+    from .references import check_reference
 
+    # A mistyped --dataset or --model fails here, in one line, instead of on the page once it is served.
+    config = parse_args(argv)
+    if config.dataset is not None:
+        check_reference(config.dataset, "dataset")
+    if config.model is not None:
+        check_reference(config.model, "model")
     # rap_hf.demo.main parses (with command_parser("demo")'s parser): spaces_demo/app.py calls it too.
     return demo_main(argv)
 
@@ -312,6 +343,7 @@ def _cmd_push(args: argparse.Namespace) -> int:
 
             scoring = yaml.safe_load(Path(args.scoring_config).read_text())
         selection = Selection.load_from_disk(args.selection)
+        hub.refuse_empty_subset(selection, args.repo_id, where=f"the selection in {args.selection}")
         result = hub.push_subset(selection, args.repo_id, source_dataset=args.source_dataset,
                                  source_revision=args.source_revision, license=args.license,
                                  scorer=scoring, scorer_model=args.scorer_model, **where)
@@ -433,9 +465,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # A config command parses `rest` itself: its usage errors exit with status 2 like argparse's.
         return args.func(rest) if own_flags else args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError, NotImplementedError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, NotImplementedError, OSError) as error:
         print(f"rap-hf {args.command}: error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: one line, and the shell's status for it (128 + SIGINT)
+        print(f"rap-hf {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

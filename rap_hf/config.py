@@ -8,6 +8,7 @@ flags from them. Defaults are the paper's values (docs/method.md).
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,6 +33,34 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 # token, so a 200x150 picture becomes 352 tokens and a 4000x3000 one 5,292.
 PAPER_MIN_PIXELS = 262_144
 PAPER_MAX_PIXELS = 4_194_304
+
+
+def check_range(config: Any, name: str, *, low: float | None = None, high: float | None = None,
+                low_open: bool = False, high_open: bool = False, why: str = "", flag: str | None = None) -> None:
+    """Refuse `config.<name>` outside [low, high] (an open end with `low_open` / `high_open`; None: no
+    bound; a None value is not checked) in one line naming the field, its range, the value and the
+    command-line flag (`--some-name` unless `flag` says otherwise)."""
+    value = getattr(config, name)
+    if value is None:
+        return
+    if low is not None and high is not None:
+        span = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    elif low is not None:
+        span = f"{'>' if low_open else '>='} {low:g}"
+    else:
+        span = f"{'<' if high_open else '<='} {high:g}"
+    where = f"{flag_name(name, flag)} on the command line"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number {span}{why}, got {value!r} ({where})")
+    inside = (low is None or (value > low if low_open else value >= low)) and (
+        high is None or (value < high if high_open else value <= high))
+    if not inside:
+        raise ValueError(f"{name} must be {span}{why}, got {value} ({where})")
+
+
+def flag_name(name: str, flag: str | None = None) -> str:
+    """The command-line flag of a config field: `--some-name` (every rap-hf command also reads `--some_name`)."""
+    return flag or "--" + name.replace("_", "-")
 
 
 def parse_mapping(value: Any, name: str) -> dict | None:
@@ -71,11 +100,10 @@ class PixelBounds:
 
     def check_pixel_bounds(self) -> None:
         for name in ("min_pixels", "max_pixels"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1 (or None for the processor's own), got {value}")
+            check_range(self, name, low=1, why=" (or None for the processor's own: none on the command line)")
         if self.min_pixels is not None and self.max_pixels is not None and self.min_pixels > self.max_pixels:
-            raise ValueError(f"min_pixels ({self.min_pixels}) must not exceed max_pixels ({self.max_pixels})")
+            raise ValueError(f"min_pixels ({self.min_pixels}) must not exceed max_pixels ({self.max_pixels}) "
+                             "(--min-pixels, --max-pixels on the command line)")
 
     def pixel_bounds(self) -> dict[str, int]:
         """The bounds that are set, as keyword arguments of a processor."""
@@ -105,14 +133,12 @@ class ProcessorSettings(PixelBounds):
 def check_generation(config: Any) -> None:
     """The checks every config that generates with a model shares (`RAPConfig`, `EvalConfig`): batch
     size, response length, top-p and dtype."""
-    if config.batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {config.batch_size}")
-    if config.max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be >= 1, got {config.max_new_tokens}")
-    if not 0 < config.top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {config.top_p}")
+    check_range(config, "batch_size", low=1)
+    check_range(config, "max_new_tokens", low=1)
+    check_range(config, "top_p", low=0, high=1, low_open=True)
     if config.dtype not in DTYPES:
-        raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {config.dtype!r}")
+        raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {config.dtype!r} (--dtype on the "
+                         "command line)")
 
 
 @dataclass
@@ -194,24 +220,29 @@ class RAPConfig(ConfigMixin, ProcessorSettings):
     )
 
     def __post_init__(self) -> None:
-        if self.num_rollouts < 1:
-            raise ValueError(f"num_rollouts must be >= 1, got {self.num_rollouts}")
+        check_range(self, "num_rollouts", low=1)
         check_generation(self)
         self.check_processor_settings()
-        if not 0 <= self.ace_rollout < self.num_rollouts:
-            raise ValueError(f"ace_rollout must be in [0, num_rollouts), got {self.ace_rollout}")
+        check_range(self, "ace_rollout", low=0, high=self.num_rollouts - 1,
+                    why=f" (an image rollout of the {self.num_rollouts}: 0 to num_rollouts - 1)")
         if self.ace_head_reduce not in ("max", "mean"):
-            raise ValueError(f"ace_head_reduce must be 'max' or 'mean', got {self.ace_head_reduce!r}")
+            raise ValueError(f"ace_head_reduce must be 'max' or 'mean', got {self.ace_head_reduce!r} "
+                             "(--ace-head-reduce on the command line)")
         if self.backend not in ("transformers", "vllm"):
-            raise ValueError(f"backend must be 'transformers' or 'vllm', got {self.backend!r}")
-        if self.temperature <= 0 and self.num_rollouts > 1:
-            raise ValueError("temperature must be > 0: greedy decoding cannot give M different rollouts")
-        if self.ace_threshold <= 0:
-            raise ValueError(f"ace_threshold must be > 0 (it is compared in the log domain), got {self.ace_threshold}")
+            raise ValueError(f"backend must be 'transformers' or 'vllm', got {self.backend!r} (--backend on the "
+                             "command line)")
+        check_range(self, "temperature", low=0)
+        if self.temperature == 0 and self.num_rollouts > 1:
+            raise ValueError(f"temperature must be > 0 with num_rollouts = {self.num_rollouts}: greedy decoding "
+                             "cannot give M different rollouts, got 0 (--temperature on the command line)")
+        check_range(self, "ace_threshold", low=0, low_open=True, why=" (it is compared in the log domain)")
+        check_range(self, "ace_sigma", low=0, low_open=True, why=" (ACE takes log(sigma * A[i, j]))")
+        check_range(self, "ace_min_rows", low=1)
+        check_range(self, "adaptive_cde_threshold", low=-1, high=1, why=" (D = acc_image - acc_text lies in it)")
         if "{answer}" not in self.logit_cde_target:
-            raise ValueError("logit_cde_target must contain {answer}")
-        if self.adaptive_round_size < 1:
-            raise ValueError(f"adaptive_round_size must be >= 1, got {self.adaptive_round_size}")
+            raise ValueError(f"logit_cde_target must contain {{answer}}, got {self.logit_cde_target!r} "
+                             "(--logit-cde-target on the command line)")
+        check_range(self, "adaptive_round_size", low=1)
 
 
 
@@ -261,17 +292,20 @@ class SelectionConfig(ConfigMixin):
 
     def __post_init__(self) -> None:
         if self.mode not in ("paper", "reference"):
-            raise ValueError(f"mode must be 'paper' or 'reference', got {self.mode!r}")
+            raise ValueError(f"mode must be 'paper' or 'reference', got {self.mode!r} (--mode on the command line)")
         if self.use_ace is None:
             self.use_ace = self.mode == "paper"
         if self.mode == "reference" and self.use_ace:
-            raise ValueError("reference mode reproduces the released script, which has no ACE; set use_ace=False")
-        if self.drm_k is not None and self.drm_k < 0:
-            raise ValueError(f"drm_k must be >= 0, got {self.drm_k}")
-        if not 0 <= self.drm_ratio <= 1:
-            raise ValueError(f"drm_ratio must be in [0, 1], got {self.drm_ratio}")
-        if self.ace_threshold <= 0:
-            raise ValueError(f"ace_threshold must be > 0 (it is compared in the log domain), got {self.ace_threshold}")
+            raise ValueError("reference mode reproduces the released script, which has no ACE: leave ACE off "
+                             "(use_ace=False; on the command line drop --use-ace, or give --no-use-ace)")
+        check_range(self, "cde_threshold", low=-1, high=1, why=" (D = acc_image - acc_text lies in it)")
+        check_range(self, "ace_threshold", low=0, low_open=True, why=" (it is compared in the log domain)")
+        check_range(self, "drm_k", low=0)
+        check_range(self, "drm_ratio", low=0, high=1)
+        for name in ("ref_core_band", "ref_pool_band"):
+            check_range(self, name, low=0, high=1, why=" (a LIMR band score)")
+        for name in ("ref_core_gap", "ref_pool_gap", "ref_pool_strong_gap"):
+            check_range(self, name, low=-1, high=1, why=" (D = acc_image - acc_text lies in it)")
 
 
 @dataclass
@@ -313,8 +347,8 @@ class EvalConfig(ConfigMixin, ProcessorSettings):
     def __post_init__(self) -> None:
         check_generation(self)
         self.check_processor_settings()
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        check_range(self, "temperature", low=0, why=" (0: greedy)")
+        check_range(self, "limit", low=1)
         if self.format_prompt == "":
             self.format_prompt = None
 

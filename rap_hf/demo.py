@@ -4,6 +4,8 @@ Three tabs over one scored dataset:
 
 - Overview: counts by reason, the kept share, score histograms with the thresholds drawn; sliders
   for lambda_c, lambda_a and the DRM size re-run `select` (instant: it reads score columns only).
+  A `rap-hf select` folder (or a published subset) opens at its own settings and mode, so the page
+  first shows that selection's own counts.
 - Explorer: one row's image, question, answer, rollouts with and without the image (correct and
   format marks), D, psi, difficulty, its decision and why, and its reasoning tokens shaded by the
   attention they received in ACE's layer, the winning column in brackets.
@@ -19,6 +21,7 @@ loaded in seconds afterwards. While it is being built, the page is served at onc
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import threading
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import DemoConfig, RAPConfig
+from .config import DemoConfig, RAPConfig, SelectionConfig
 from .data.images import ImageDecodeError, decode_row_images, to_image_ref
 from .selection import REASON_MEANINGS, REASONS, Selection, read_outcomes, select
 
@@ -49,12 +52,18 @@ hardest ones that still have some signal."""
 @dataclass
 class DemoData:
     """The scored rows the Space shows, and the model that scored them (for attention maps and new
-    samples; None when only a dataset was given)."""
+    samples; None when only a dataset was given).
+
+    `selection` is what the Space selects with: the mode and ACE setting of every re-selection and the
+    thresholds it opens at (`initial_values`). A `rap-hf select` folder (or a published subset) brings
+    its own (`selection_config.json`), so the Overview opens on that selection's counts; otherwise
+    the paper's defaults."""
 
     scored: Any
     model: str | None
     config: RAPConfig = field(default_factory=RAPConfig)
     source: str = ""
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
     _scorer: Any = field(default=None, repr=False)
     _index: dict[str, int] = field(default_factory=dict, repr=False)
 
@@ -81,8 +90,20 @@ class DemoData:
                        source="the embedded visual world, scored by the embedded tiny scorer (rap_hf.embedded)")
         scored = _load_rows(dataset)
         rollouts = read_outcomes(scored).num_rollouts
+        settings, rule = saved_selection(dataset)
+        note = ""
+        if settings is not None:
+            note = f" (opened at the selection's own settings: {settings.mode} mode)"
+        elif rule is not None:  # a baseline or a rule of one's own: RAP's settings cannot reproduce it
+            note = f" (selected by the {rule} rule; the Space selects with RAP, paper mode)"
         return cls(scored, model, RAPConfig(num_rollouts=rollouts or 5),
-                   source=f"{dataset}" + (f", scored by {model}" if model else ""))
+                   source=f"{dataset}" + (f", scored by {model}" if model else "") + note,
+                   selection=settings or SelectionConfig())
+
+    def initial_values(self) -> tuple[float, float, bool, int]:
+        """(lambda_c, lambda_a, DRM size automatic, DRM size k): where the Overview's controls start
+        (`overview(data, *data.initial_values())` shows a saved selection's own counts)."""
+        return _values(self.selection)
 
     def row(self, rap_id: str) -> dict[str, Any]:
         if rap_id not in self._index:
@@ -128,6 +149,38 @@ def _load_rows(reference: str):
     raise ValueError(f"Could not load {reference!r} as a saved folder or a dataset repository ({'; '.join(errors)})")
 
 
+def saved_selection(reference: str) -> tuple[SelectionConfig | None, str | None]:
+    """(settings, rule name) of the selection saved at `reference`: a `rap-hf select` folder
+    (`selection_config.json`, `report.json`) or a `push_subset` tree on disk (`rap_report.json`).
+    Settings are None for a rule without a `SelectionConfig` (a baseline) and for anything else
+    (scored rows, a Hub id); the rule name is None when no selection is saved there."""
+    from .selection import CONFIG_FILE, REPORT_JSON, is_selection_folder
+
+    path = Path(reference)
+    if is_selection_folder(path):
+        config = _json(path / CONFIG_FILE)
+        mode = (_json(path / REPORT_JSON) or {}).get("mode")
+    elif (path / "rap_report.json").is_file():  # a published subset, written with local_dir=
+        report = _json(path / "rap_report.json") or {}
+        mode = report.get("mode")
+        config = report.get("selection_config") if mode in ("paper", "reference") else None
+    else:
+        return None, None
+    if not isinstance(config, dict):
+        return None, mode
+    try:
+        return SelectionConfig(**config), mode
+    except (TypeError, ValueError):  # written by another version: the Space's defaults
+        return None, mode
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def _with_published_images(decisions, reference: str):
     """A published subset's decisions carry no images (the kept rows do, once): join them back by
     `rap_id`; rows that were dropped get none."""
@@ -145,25 +198,52 @@ def _with_published_images(decisions, reference: str):
 
 # --------------------------------------------------------------------------- overview
 def run_selection(scored, cde_threshold: float = 0.5, ace_threshold: float = 0.1,
-                  drm_k: int | None = None) -> Selection:
+                  drm_k: int | None = None, *, use_ace: bool = True) -> Selection:
     """Paper-mode `select` over scored rows with the given thresholds (drm_k None: as many as
     trivial rows removed)."""
     return select(scored, mode="paper", cde_threshold=float(cde_threshold), ace_threshold=float(ace_threshold),
-                  drm_k=None if drm_k is None else int(drm_k))
+                  drm_k=None if drm_k is None else int(drm_k), use_ace=use_ace)
+
+
+def selection_for(data: DemoData, scored, cde_threshold: float, ace_threshold: float,
+                  drm_k: int | None = None) -> Selection:
+    """`scored` selected as the Space selects: in paper mode with the thresholds given (and the loaded
+    selection's ACE setting); a reference-mode selection with its own settings (the released
+    script's rules have no lambda_c or lambda_a)."""
+    if data.selection.mode == "reference":
+        return select(scored, data.selection)
+    return run_selection(scored, cde_threshold, ace_threshold, drm_k, use_ace=bool(data.selection.use_ace))
 
 
 def overview(data: DemoData, cde_threshold: float, ace_threshold: float, drm_auto: bool = True,
              drm_k: float = 0) -> tuple[str, list[list[Any]], Any, dict[str, str]]:
     """(headline, counts table, histogram figure, {rap_id: reason}) for the thresholds given."""
-    selection = run_selection(data.scored, cde_threshold, ace_threshold, None if drm_auto else int(drm_k))
+    selection = selection_for(data, data.scored, cde_threshold, ace_threshold, None if drm_auto else int(drm_k))
     report = selection.report
+    if report.mode == "reference":
+        settings = ("reference mode (the released script's band and gap rules, at the selection's own settings: "
+                    "λc and λa do not apply)")
+    else:
+        ace = f"λa = {ace_threshold:g}" if report.thresholds.get("use_ace") else "ACE off"
+        settings = f"λc = {cde_threshold:g}, {ace}, DRM adds k = {report.thresholds['drm_k']} rows"
     headline = (f"### Kept {report.kept} of {report.total} rows ({100 * report.fraction:.1f} %)\n"
-                f"λc = {cde_threshold:g}, λa = {ace_threshold:g}, DRM adds k = {report.thresholds['drm_k']} rows "
-                f"· M = {report.num_rollouts} rollouts per condition · {data.source}")
+                f"{settings} · M = {report.num_rollouts} rollouts per condition · {data.source}")
     table = [[reason, count, f"{100 * count / report.total:.1f} %" if report.total else "0.0 %",
               REASON_MEANINGS.get(reason, "")] for reason, count in report.counts.items()]
     reasons = dict(zip(selection.decisions["rap_id"], selection.decisions["rap_reason"]))
     return headline, table, report.figure(), reasons
+
+
+def opening_values(dataset: str | None) -> tuple[float, float, bool, int]:
+    """(lambda_c, lambda_a, DRM size automatic, DRM size k) the Overview's controls open at for
+    `dataset`: a saved selection's own settings (read from its files at once, before its rows are
+    loaded: the page is built with them), else the paper's defaults."""
+    settings = saved_selection(dataset)[0] if dataset else None
+    return _values(settings or SelectionConfig())
+
+
+def _values(config: SelectionConfig) -> tuple[float, float, bool, int]:
+    return float(config.cde_threshold), float(config.ace_threshold), config.drm_k is None, int(config.drm_k or 0)
 
 
 # --------------------------------------------------------------------------- explorer
@@ -305,7 +385,8 @@ def decide_among(data: DemoData, row: dict[str, Any], cde_threshold: float, ace_
     columns = [c for c in SELECT_COLUMNS if c in data.scored.column_names]
     pool = data.scored.select_columns(columns)
     extra = datasets.Dataset.from_dict({c: [row.get(c)] for c in columns}, features=pool.features)
-    decisions = run_selection(datasets.concatenate_datasets([pool, extra]), cde_threshold, ace_threshold).decisions
+    decisions = selection_for(data, datasets.concatenate_datasets([pool, extra]), cde_threshold,
+                              ace_threshold).decisions
     return decisions[len(decisions) - 1]["rap_reason"]
 
 
@@ -314,6 +395,7 @@ class Loader:
     """Loads the `DemoData` in a thread, so the page is served while the embedded world is built."""
 
     def __init__(self, dataset: str | None = None, model: str | None = None, recipe=None) -> None:
+        self.dataset = dataset
         self.data: DemoData | None = None
         self.error: str | None = None
         self.status = "Starting"
@@ -353,13 +435,18 @@ def build_demo(loader: Loader):
         gr.Markdown(INTRO)
         status = gr.Markdown(elem_id="status")
         reasons = gr.State({})
+        # A saved selection opens at its own thresholds (read from its files now, before its rows load).
+        cde_start, ace_start, auto_start, k_start = opening_values(loader.dataset)
         with gr.Tab("Overview", id="overview"):
             with gr.Row():
-                cde = gr.Slider(-1.0, 1.0, value=0.5, step=0.05, label="λc (CDE): keep D > λc", elem_id="cde-threshold")
-                ace = gr.Slider(0.01, 1.0, value=0.1, step=0.01, label="λa (ACE): drop ψ > λa", elem_id="ace-threshold")
+                cde = gr.Slider(-1.0, 1.0, value=cde_start, step=0.05, label="λc (CDE): keep D > λc",
+                                elem_id="cde-threshold")
+                ace = gr.Slider(min(0.01, ace_start), max(1.0, ace_start), value=ace_start, step=0.01,
+                                label="λa (ACE): drop ψ > λa", elem_id="ace-threshold")
                 with gr.Column():
-                    drm_auto = gr.Checkbox(value=True, label="DRM size k = trivial rows removed (the paper's)")
-                    drm_k = gr.Slider(0, 100, value=0, step=1, label="DRM size k (when unticked)", elem_id="drm-k")
+                    drm_auto = gr.Checkbox(value=auto_start, label="DRM size k = trivial rows removed (the paper's)")
+                    drm_k = gr.Slider(0, max(100, k_start), value=k_start, step=1, label="DRM size k (when unticked)",
+                                      elem_id="drm-k")
             headline = gr.Markdown(elem_id="kept-count")
             counts = gr.Dataframe(headers=["reason", "rows", "share", "meaning"], label="Every row, by reason",
                                   interactive=False)
@@ -418,7 +505,7 @@ def build_demo(loader: Loader):
         def on_poll(cde_value, ace_value, auto, k):
             if loader.data is None:
                 return [f"⏳ {loader.status}", gr.Timer(active=loader.error is None)] + [gr.skip()] * 5
-            return ["", gr.Timer(active=False), gr.Slider(maximum=len(loader.data.scored)),
+            return ["", gr.Timer(active=False), gr.Slider(maximum=max(len(loader.data.scored), int(k))),
                     *overview(loader.data, cde_value, ace_value, auto, k)]
 
         poll_outputs = [status, timer, drm_k, *overview_outputs]

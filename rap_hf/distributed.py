@@ -19,6 +19,7 @@ With several nodes, OUT must be on storage they all share.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -126,7 +127,7 @@ class ShardedScoring:
                  map_batch_size: int = 16, keep_shards: bool = False):
         if "rap_id" not in rows.column_names:
             raise ValueError("Sharded scoring needs canonical RAP rows with a rap_id column: "
-                             "convert the dataset with rap_hf.to_rap_format(ds) first.")
+                             "convert the dataset first, `rap-hf convert` (or rap_hf.to_rap_format(ds)).")
         if len(rows) == 0:  # (datasets cannot save_to_disk / load_from_disk a dataset without rows)
             raise ValueError("The dataset has no rows to score")
         if shard_rows is not None and shard_rows < 1:
@@ -174,6 +175,30 @@ class ShardedScoring:
 
     def missing(self) -> list[Shard]:
         return [s for s in self.shards() if not (self.shard_dir / s.name).exists()]
+
+    def rows_on_disk(self) -> int:
+        """Rows in finished shards: what an interrupted run keeps for the next one."""
+        if not self.shard_dir.exists():
+            return 0
+        return sum(s.rows for s in self.shards() if (self.shard_dir / s.name).exists())
+
+    def check_start(self, device_rank: int | None = None) -> None:
+        """Load the model and score the first row in memory, writing nothing: a run that cannot start
+        (a model that does not load or is not a vision-language model, a device that is not there, a
+        processor that fails on the rows) fails before it leaves anything in OUTPUT.shards/."""
+        self.scorer(self.rows[:1], rank=device_rank)
+
+    @contextlib.contextmanager
+    def cleaned_up_on_failure(self):
+        """Within the block, a failure (or Ctrl-C) before any shard is finished removes the shard folder
+        this run created, so the corrected command is not refused as a resume with other settings."""
+        existed = self.shard_dir.exists()
+        try:
+            yield
+        except BaseException:
+            if not existed and self.shard_dir.exists() and not any(self.shard_dir.glob("shard-*.arrow")):
+                shutil.rmtree(self.shard_dir, ignore_errors=True)
+            raise
 
     # ----------------------------------------------------------------- state on disk
     def _stored_manifest(self) -> dict[str, Any] | None:
@@ -371,6 +396,8 @@ def run(job: ShardedScoring, *, overwrite: bool = False, state=None) -> ScoringS
         if not state.is_main_process:
             return None
         return job.summary(load_from_disk(str(job.output)), time.perf_counter() - start, 0, already_complete=True)
+    # Nothing is written before every rank has loaded its model and scored a row.
+    job.check_start(state.local_process_index if world_size > 1 else None)
     if state.is_main_process:
         job.prepare(overwrite=overwrite)
     state.wait_for_everyone()
@@ -403,6 +430,8 @@ def run_local(job: ShardedScoring, num_proc: int, *, overwrite: bool = False) ->
     start = time.perf_counter()
     if not overwrite and job.is_complete():
         return job.summary(load_from_disk(str(job.output)), time.perf_counter() - start, 0, already_complete=True)
+    # The workers load the model in their own processes: a start that fails there is cleaned up by
+    # the caller (`cleaned_up_on_failure`) rather than checked here, which would load it once more.
     job.prepare(overwrite=overwrite)
     missing = job.missing()
     context = multiprocessing.get_context("spawn")

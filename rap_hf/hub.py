@@ -13,14 +13,16 @@ from __future__ import annotations
 import json
 import logging
 import math
+import pickle
 import re
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .selection import REASON_MEANINGS
+from .selection import DATASET_FOLDER, DECISIONS_FOLDER, REASON_MEANINGS
 
 logger = logging.getLogger(__name__)
 
@@ -29,9 +31,20 @@ SPACE_DIR = Path(__file__).resolve().parent.parent / "spaces_demo"  # the Space'
 
 DATASET_TAGS = ["rap", "data-selection", "vision-language", "multimodal-reasoning", "grpo"]
 MODEL_TAGS = ["rap", "grpo", "trl", "vision-language", "multimodal-reasoning"]
+# What `rap-hf score` writes into its merged output (`rap_hf.distributed.RECORD`, named again here so
+# that publishing and `rap-hf select`, which copies it into the selection folder, do not import torch).
+SCORING_RECORD = "rap_scoring.json"
+# What a run records next to the model it trained (`save_training_record`; `push_checkpoint` reads it).
+TRAINING_RECORD = "rap_training.json"
 # Training state that a published model does not need (and pickles that the Hub flags).
 CHECKPOINT_SKIP = ("optimizer.pt", "scheduler.pt", "scaler.pt", "training_args.bin", "rap_replacement.json",
-                   "trainer_state.json")
+                   "trainer_state.json", TRAINING_RECORD)
+# The GRPO and RAP settings a model card lists (those the run's arguments have).
+TRAINING_SETTINGS = ("num_generations", "temperature", "top_p", "learning_rate", "lr_scheduler_type", "weight_decay",
+                     "beta", "epsilon", "epsilon_high", "loss_type", "scale_rewards", "max_completion_length",
+                     "num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+                     "steps_per_generation", "num_iterations", "bf16", "seed", "replace_solved", "replace_failed",
+                     "replacement_reward")
 CHECKPOINT_SKIP_PATTERN = re.compile(r"rng_state.*\.pth$")
 SHARD_BYTES = 500 * 2**20
 # Files of an earlier push that a new one replaces: stale shards would mix old rows or weights in.
@@ -46,8 +59,9 @@ def _template(name: str, template: str | Path | None) -> Path:
     path = Path(template) if template is not None else TEMPLATES / name
     if not path.is_file():
         raise FileNotFoundError(
-            f"Card template {path} not found. It ships in the rap-hf source tree (model_cards/); pass template= "
-            "with your own Jinja template (it must start with the '---\\n{{ card_data }}\\n---' front matter)."
+            f"Card template {path} not found. The card templates ship with rap-hf (rap_hf/model_cards/): reinstall "
+            "it (pip install --force-reinstall rap-hf), or, in Python, pass template= with your own Jinja template "
+            "(it must start with the '---\\n{{ card_data }}\\n---' front matter)."
         )
     return path
 
@@ -178,6 +192,82 @@ def _hub_id(ref: str | None) -> str | None:
     return None
 
 
+def describe_model(ref: str | Path | None) -> tuple[str | None, str | None]:
+    """(Hub id, name to show) of a model reference, for cards: never a machine path.
+
+    A Hub id is itself. A local folder is the Hub id it was saved from when it tells (a Hub cache
+    snapshot `models--org--name/snapshots/...`, or `_name_or_path` / `name_or_path` in its
+    config.json), else its folder's name (the last part of `_name_or_path` when that is a path).
+    (None, None) for no reference."""
+    if ref is None or not str(ref).strip():
+        return None, None
+    ref = str(ref).strip()
+    hub = _hub_id(ref)
+    if hub:
+        return hub, hub
+    path = Path(ref).expanduser()
+    for part in reversed(path.parts):  # huggingface_hub's cache layout: models--{org}--{name}
+        cached = re.fullmatch(r"models--([\w.-]+?)--([\w.-]+)", part)
+        if cached:
+            return f"{cached[1]}/{cached[2]}", f"{cached[1]}/{cached[2]}"
+    name = path.name or path.resolve().name
+    config = path / "config.json"
+    if config.is_file():
+        try:
+            data = json.loads(config.read_text())
+        except (OSError, ValueError):
+            data = {}
+        for key in ("_name_or_path", "name_or_path"):
+            value = str(data.get(key) or "").strip() if isinstance(data, dict) else ""
+            if not value:
+                continue
+            hub = _hub_id(value)
+            if hub:
+                return hub, hub
+            name = Path(value.rstrip("/\\")).name or name
+            break
+    return None, name or None
+
+
+def find_scoring_record(selection) -> Path | None:
+    """The record `rap-hf score` wrote next to the rows it scored (`rap_scoring.json`: the model and
+    the RAPConfig), found from where the selection's rows were loaded: the scored folder itself, or a
+    `rap-hf select` folder, which keeps a copy. None when there is none."""
+    for ds in (selection.decisions, selection.dataset):
+        for entry in getattr(ds, "cache_files", None) or []:
+            folder = Path(entry["filename"]).parent
+            candidates = [folder / SCORING_RECORD]
+            if folder.name in (DATASET_FOLDER, DECISIONS_FOLDER):  # inside a saved selection
+                candidates.append(folder.parent / SCORING_RECORD)
+            found = next((path for path in candidates if path.is_file()), None)
+            if found is not None:
+                return found
+    return None
+
+
+def _scoring_manifest(selection) -> dict[str, Any]:
+    """The manifest of `find_scoring_record` (the model and the RAPConfig), or {}."""
+    path = find_scoring_record(selection)
+    try:
+        manifest = json.loads(path.read_text()).get("manifest") if path is not None else None
+    except (OSError, ValueError, AttributeError):
+        manifest = None
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def refuse_empty_subset(selection, repo_id: str, where: str = "the selection") -> None:
+    """Raise `ValueError` in one line, before anything is written or uploaded, when `selection` kept no
+    row: a dataset repository without rows cannot be loaded. The line says why nothing was kept (the
+    report's `why_none_kept`) and what to do; `where` names the selection (e.g. its folder)."""
+    report = selection.report
+    if report.kept == 0 or len(selection.dataset) == 0:
+        why = report.why_none_kept or f"Nothing was kept (0 of {report.total} rows)."
+        raise ValueError(
+            f"Not publishing {repo_id}: {where} kept no row, and a dataset repository without rows cannot be "
+            f"loaded (load_dataset fails on it). {why} Select again with the change (`rap-hf select`, or "
+            "rap_hf.select), then push that selection.")
+
+
 def write_subset_tree(selection, folder: str | Path, repo_id: str, *, source_dataset: str | None = None,
                       source_revision: str | None = None, scorer=None, scorer_model: str | None = None,
                       license: str | None = None,
@@ -189,6 +279,7 @@ def write_subset_tree(selection, folder: str | Path, repo_id: str, *, source_dat
     from huggingface_hub import DatasetCard, DatasetCardData
 
     template_path = _template("dataset_card.md", template)  # before any work: a typo fails at once
+    refuse_empty_subset(selection, repo_id)
     folder = Path(folder)
     report = selection.report
     if sum(report.counts.values()) != report.total:
@@ -201,11 +292,16 @@ def write_subset_tree(selection, folder: str | Path, repo_id: str, *, source_dat
     plots = ([p.relative_to(folder).as_posix() for p in report.save_plots(folder / "plots")]
              if report.histograms else [])  # a baseline over unscored rows has no scores to plot
     recorded_model, scoring_config = _scoring_settings(scorer)
-    scorer_model = _hub_id(scorer_model or recorded_model)  # a local folder means nothing to readers
+    record = _scoring_manifest(selection)  # what `rap-hf score` wrote: used where nothing was given
+    if scoring_config is None and isinstance(record.get("config"), dict):
+        scoring_config = dict(record["config"])
+    # A local folder's path means nothing to readers (and tells about the machine): its Hub id or its name.
+    scorer_model, scorer_name = describe_model(scorer_model or recorded_model or record.get("model"))
     selection_config = selection.config.to_dict() if selection.config is not None else dict(report.thresholds)
     (folder / "rap_report.json").write_text(json.dumps(
         {**report.to_dict(), "selection_config": selection_config, "scoring_config": scoring_config,
-         "scorer_model": scorer_model, "source_dataset": source_dataset, "source_revision": source_revision,
+         "scorer_model": scorer_model, "scorer_name": scorer_name, "source_dataset": source_dataset,
+         "source_revision": source_revision,
          "rap_hf_version": __version__}, indent=2, default=str))
 
     license = license or selection.dataset.info.license or None
@@ -241,7 +337,7 @@ def write_subset_tree(selection, folder: str | Path, repo_id: str, *, source_dat
         card_data, template_path=str(template_path), license_text=license,
         pretty_name=card_data.pretty_name, repo_id=repo_id, kept=report.kept, total=report.total,
         kept_percent=f"{100 * report.fraction:.1f}", source_dataset=source_dataset, source_revision=source_revision,
-        scorer_model=scorer_model, mode=report.mode,
+        scorer_model=scorer_model, scorer_name=scorer_name, mode=report.mode,
         scoring_config={k: _shown(v) for k, v in (scoring_config or {}).items()},
         selection_config={k: _shown(v) for k, v in selection_config.items()},
         means={k: (f"{v:.4f}" if isinstance(v, float) else _shown(v)) for k, v in report.means.items()},
@@ -274,15 +370,24 @@ def push_subset(selection, repo_id: str, *, api=None, token: str | None = None, 
         commit_message: Default: "Add RAP subset (kept K of N rows)".
         source_dataset, source_revision: The dataset the rows came from, for the card and metadata.
         scorer: The `RAPScorer` that scored the rows (or its `RAPConfig`, a dict of its values, or
-            the scorer's model id), for the card.
-        scorer_model: The scorer's model id, when `scorer` does not carry it.
+            the scorer's model id), for the card. Default: the record `rap-hf score` wrote next to the
+            scored rows (`rap_scoring.json`: model and RAPConfig), found from where the selection's rows
+            were loaded (the scored folder, or a `rap-hf select` folder, which keeps a copy).
+        scorer_model: The scorer's model id, when `scorer` does not carry it. A local folder shows as
+            the Hub id it was saved from (its config.json) or as its name, never as a path.
         license: The source's license; default: the dataset's own `info.license`, when set.
         pretty_name: Card title; default: the repository name.
         template: Another Jinja card template.
 
     Returns:
         The `CommitInfo` of the upload, or the folder written with `local_dir`.
+
+    Raises:
+        ValueError: the selection kept no row (before anything is written or uploaded): a dataset
+            repository without rows cannot be loaded.
     """
+    refuse_empty_subset(selection, repo_id)
+
     def build(tree: Path) -> None:
         write_subset_tree(selection, tree, repo_id, source_dataset=source_dataset, source_revision=source_revision,
                           scorer=scorer, scorer_model=scorer_model, license=license, pretty_name=pretty_name,
@@ -312,12 +417,7 @@ def _training_facts(trainer) -> dict[str, Any]:
     import torch
 
     args = trainer.args
-    names = ("num_generations", "temperature", "top_p", "learning_rate", "lr_scheduler_type", "weight_decay",
-             "beta", "epsilon", "epsilon_high", "loss_type", "scale_rewards", "max_completion_length",
-             "num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
-             "steps_per_generation", "num_iterations", "bf16", "seed", "replace_solved", "replace_failed",
-             "replacement_reward")
-    settings = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    settings = {name: getattr(args, name) for name in TRAINING_SETTINGS if hasattr(args, name)}
     weights = getattr(args, "reward_weights", None) or [1.0] * len(trainer.reward_func_names)
     rewards = " + ".join(f"{w:g} × `{n}`" for w, n in zip(weights, trainer.reward_func_names))
     runtime = next((log["train_runtime"] for log in reversed(trainer.state.log_history) if "train_runtime" in log),
@@ -338,17 +438,152 @@ def _training_facts(trainer) -> dict[str, Any]:
     }
 
 
+def save_training_record(trainer, folder: str | Path) -> Path | None:
+    """Write what a finished run's card reports (settings, rewards, compute, steps, rows, replacement,
+    base model) to `folder/rap_training.json`, next to the model saved there, so that
+    `push_checkpoint(folder)` (`rap-hf push checkpoint --folder`) describes the run as fully as
+    `push_checkpoint(trainer)`. On the main process only (None elsewhere). The base model is kept
+    as its Hub id or its name, never as a path."""
+    if not trainer.is_world_process_zero():
+        return None
+    facts = _training_facts(trainer)
+    facts["base_model"], facts["base_model_name"] = describe_model(facts["base_model"])
+    path = Path(folder) / TRAINING_RECORD
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"rap_hf_version": __version__, **facts}, indent=2, default=str))
+    return path
+
+
+class _Stub:
+    """Whatever class a pickle names, read as data: nothing is imported or called (see `_read_pickled`)."""
+
+    origin = ""
+
+    def __new__(cls, *args, **kwargs):
+        obj = object.__new__(cls)
+        obj.args, obj.state = args, None
+        return obj
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    def __setstate__(self, state) -> None:
+        self.state = state
+
+
+class _DataUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> type:
+        return type(name, (_Stub,), {"origin": f"{module}.{name}"})
+
+    def persistent_load(self, pid):  # tensors: not needed for the settings
+        return None
+
+
+def _plain(value: Any) -> Any:
+    """A value of `_read_pickled`'s result as plain data: an enum as its value, other objects by name."""
+    if isinstance(value, _Stub):
+        if value.state is None and len(value.args) == 1 and not isinstance(value.args[0], _Stub):
+            return value.args[0]  # an enum member (SchedulerType("constant")) or a simple wrapper
+        return value.origin
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _read_pickled(path: Path) -> dict[str, Any] | None:
+    """The fields of the object `torch.save` wrote to `path` (the trainer's `training_args.bin`), read
+    as data, without running the pickle's code (which the Hub flags in published files): every class
+    it names becomes a stand-in. None when the file is not there or not readable this way."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
+            if name is None:
+                return None
+            obj = _DataUnpickler(archive.open(name)).load()
+    except (OSError, zipfile.BadZipFile, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError):
+        return None
+    state = obj.state if isinstance(obj, _Stub) else None
+    if isinstance(state, tuple):  # (dict, slots) for classes with __slots__
+        state = state[0]
+    return {str(k): _plain(v) for k, v in state.items()} if isinstance(state, dict) else None
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _last_checkpoint(folder: Path) -> Path | None:
+    """The `checkpoint-N` subfolder with the largest N (the trainer saves one at the end of a run with a
+    save strategy), or None."""
+    found = [(int(p.name.split("-")[1]), p) for p in folder.glob("checkpoint-*")
+             if p.is_dir() and re.fullmatch(r"checkpoint-\d+", p.name)]
+    return max(found)[1] if found else None
+
+
 def _folder_facts(folder: Path) -> dict[str, Any]:
-    """What a saved folder tells about its run: steps from `trainer_state.json`, the base of an adapter."""
+    """What a saved folder tells about its run, for the card.
+
+    `rap_training.json` (`save_training_record`) when the run wrote one; otherwise what the trainer
+    left: the settings in `training_args.bin` (read as data), steps, rewards and replacement counts in
+    `trainer_state.json` (the folder's own, else the last `checkpoint-N`'s), training rows and swaps
+    in that checkpoint's `rap_replacement.json`, and the base model from an adapter's config, TRL's
+    draft card or config.json."""
     facts: dict[str, Any] = {"settings": None, "rewards": "not recorded", "compute": None, "steps": None,
-                             "epochs": None, "replacement": None, "training_rows": None, "base_model": None}
-    state_path = folder / "trainer_state.json"
-    if state_path.exists():
-        state = json.loads(state_path.read_text())
+                             "epochs": None, "replacement": None, "training_rows": None, "base_model": None,
+                             "base_model_name": None}
+    record = _read_json(folder / TRAINING_RECORD)
+    if record is not None:
+        facts.update({key: record[key] for key in facts if key in record})
+        return facts
+    checkpoint = _last_checkpoint(folder)
+    where = [folder] + ([checkpoint] if checkpoint is not None else [])
+    state = next((s for s in (_read_json(p / "trainer_state.json") for p in where) if s is not None), None)
+    args = next((a for a in (_read_pickled(p / "training_args.bin") for p in where) if a is not None), None)
+    history = (state or {}).get("log_history") or []
+    if state is not None:
         facts.update(steps=state.get("global_step"), epochs=round(state.get("epoch") or 0, 2))
-    adapter = folder / "adapter_config.json"
-    if adapter.exists():
-        facts["base_model"] = json.loads(adapter.read_text()).get("base_model_name_or_path")
+    names = list(dict.fromkeys(m[1] for log in history for key in log
+                               if (m := re.fullmatch(r"rewards/(.+)/mean", key))))
+    if names:
+        weights = (args or {}).get("reward_weights") or [1.0] * len(names)
+        facts["rewards"] = " + ".join(f"{w:g} × `{n}`" for w, n in zip(weights, names))
+    compute: dict[str, Any] = {}
+    if args is not None:
+        facts["settings"] = {name: _shown(args[name]) for name in TRAINING_SETTINGS if name in args}
+        if args.get("use_cpu"):
+            compute["device"] = "CPU"
+        compute["precision"] = "bf16" if args.get("bf16") else ("fp16" if args.get("fp16") else "float32")
+    runtime = next((log["train_runtime"] for log in reversed(history) if "train_runtime" in log), None)
+    if runtime is not None:
+        compute["training time"] = f"{runtime / 3600:.2f} h ({runtime:.0f} s)"
+    facts["compute"] = compute or None
+    replacement = _read_json(checkpoint / "rap_replacement.json") if checkpoint is not None else None
+    if replacement is not None:
+        facts["training_rows"] = replacement.get("num_active")
+        pool = replacement.get("pool") or []
+        facts["replacement"] = {"replaced": replacement.get("replaced", 0),
+                                "pool_left": len(pool) - int(replacement.get("pool_used") or 0)}
+    adapter = _read_json(folder / "adapter_config.json")
+    if adapter is not None:
+        facts["base_model"] = adapter.get("base_model_name_or_path")
+    if not facts["base_model"] and (folder / "README.md").is_file():  # TRL's draft card names a Hub base
+        from huggingface_hub import metadata_load
+
+        try:
+            base = (metadata_load(folder / "README.md") or {}).get("base_model")
+        except (OSError, ValueError):
+            base = None
+        facts["base_model"] = base[0] if isinstance(base, list) and base else base
+    if not facts["base_model"]:
+        config = _read_json(folder / "config.json") or {}
+        facts["base_model"] = config.get("_name_or_path") or config.get("name_or_path")
     return facts
 
 
@@ -377,11 +612,16 @@ def push_checkpoint(trainer_or_folder, repo_id: str, *, api=None, token: str | N
             process uploads), or a folder written by `save_pretrained` / `rap-hf train` / a
             checkpoint (its top-level files; optimizer, scheduler and RNG states, trainer state
             and the `checkpoint-N/` subfolders are left out). LoRA adapters are published as such.
+            A folder's card reports what the run left in it: `rap_training.json`
+            (`save_training_record`), or the trainer's `training_args.bin` (read as data, never
+            unpickled), `trainer_state.json` and the last checkpoint's replacement state.
         repo_id: "namespace/name" of the model repository (created if missing).
         eval_results: `huggingface_hub.EvalResult`s, dicts of their fields, or the summary written by
             `rap-hf eval` (`summary.json`): they go into the card's `model-index` metadata and a table.
-        base_model: The Hub id of the model trained; default: read from the trainer's model (or an
-            adapter's config) when it is a Hub id (local paths are never written into the card).
+        base_model: The model trained (a Hub id; a local folder shows as the Hub id its config.json
+            names, or by its name: paths are never written into the card); default: the trainer's
+            model, or for a folder what the run left there (`rap_training.json`, an adapter's config,
+            TRL's draft card, config.json).
         training_dataset: The Hub id of the training subset (e.g. what `push_subset` published).
         license: The model's license (usually the base model's).
         api, token, private, local_dir, commit_message, template: As for `push_subset`; the commit
@@ -413,10 +653,14 @@ def push_checkpoint(trainer_or_folder, repo_id: str, *, api=None, token: str | N
             _copy_model_files(source, tree)
         facts = _training_facts(trainer) if trainer is not None else _folder_facts(source)
         is_adapter = (tree / "adapter_config.json").exists()
-        recorded_base = facts.pop("base_model")
-        base = _hub_id(base_model) or _hub_id(recorded_base)
+        recorded_base, recorded_name = facts.pop("base_model"), facts.pop("base_model_name", None)
+        # What the user gave wins; a local folder is shown by its Hub id or its name, never its path.
+        base, base_name = describe_model(base_model) if base_model else describe_model(recorded_base)
+        base_name = base_name or recorded_name
         if is_adapter and base is None:
-            raise ValueError("A LoRA adapter is only usable with its base model: pass base_model= (a Hub id)")
+            shown = f" ({base_name} is not on the Hub)" if base_name else ""
+            raise ValueError(f"A LoRA adapter is only usable with its base model{shown}: give the base model's Hub "
+                             "id (--base-model on the command line; pass base_model= in Python)")
         results = _eval_rows(eval_results)
         card_data = ModelCardData(
             base_model=base, datasets=[training_dataset] if training_dataset else None,
@@ -430,7 +674,8 @@ def push_checkpoint(trainer_or_folder, repo_id: str, *, api=None, token: str | N
                      for r in results]
         card = ModelCard.from_template(
             card_data, template_path=str(template_path), repo_id=repo_id, model_name=repo_id.split("/")[-1],
-            base_model=base, training_dataset=training_dataset, eval_rows=eval_rows, is_adapter=is_adapter,
+            base_model=base, base_model_name=base_name, training_dataset=training_dataset, eval_rows=eval_rows,
+            is_adapter=is_adapter,
             rap_hf_version=__version__, **facts,
         )
         card.save(str(tree / "README.md"))

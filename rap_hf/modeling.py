@@ -9,15 +9,28 @@ from typing import Any
 
 import torch
 
+from .references import check_reference
+
 # (model ref, processor ref, device, dtype, processor settings) -> (model, processor): the scorers and
 # evaluation of one process share one copy of the weights instead of loading them again.
 _LOADED: dict[tuple, tuple[Any, Any]] = {}
 
 
 def pick_device(device: str | None, rank: int | None = None) -> torch.device:
-    """`device` if given; else `cuda:{rank}` (or `cuda`) when a GPU is there; else the CPU."""
+    """`device` if given; else `cuda:{rank}` (or `cuda`) when a GPU is there; else the CPU.
+
+    A device that is not there is one clear `ValueError` (not torch's driver error mid-run)."""
     if device:
-        return torch.device(device)
+        try:
+            chosen = torch.device(device)
+        except RuntimeError as error:
+            raise ValueError(f"device {device!r} is not a device name (cpu, cuda, cuda:1, mps, ...): {error}") from None
+        if chosen.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {device!r}: torch sees no CUDA GPU on this machine; use --device cpu (device="
+                             "'cpu'), or leave the device out to use a GPU only when there is one")
+        if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+        return chosen
     if torch.cuda.is_available():
         if rank is not None:
             return torch.device(f"cuda:{rank % torch.cuda.device_count()}")
@@ -30,6 +43,28 @@ def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
     if dtype == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     return getattr(torch, dtype)
+
+
+# Families `AutoModelForImageTextToText` loads, named in the error for a model it cannot load.
+VLM_FAMILIES = "Qwen2-VL, Qwen2.5-VL, Qwen3-VL, LLaVA, LLaVA-NeXT, Idefics3, SmolVLM, Gemma 3, InternVL, GLM-4V, ..."
+
+
+def load_image_text_model(ref: str | os.PathLike, **kwargs: Any):
+    """`AutoModelForImageTextToText.from_pretrained(ref, **kwargs)`, with one clear error for a model
+    that is not a vision-language model (a text-only checkpoint) instead of transformers' list of
+    every supported config class."""
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    try:
+        return AutoModelForImageTextToText.from_pretrained(str(ref), **kwargs)
+    except ValueError as error:
+        if "Unrecognized configuration class" not in str(error):
+            raise
+        kind = getattr(AutoConfig.from_pretrained(str(ref), trust_remote_code=kwargs.get("trust_remote_code", False)),
+                       "model_type", "unknown")
+        raise ValueError(f"{ref} is a {kind} model, not a vision-language model: RAP compares answers with and "
+                         "without the image, so it needs a model that AutoModelForImageTextToText loads ("
+                         f"{VLM_FAMILIES})") from None
 
 
 def takes_pixel_bounds(image_processor) -> bool:
@@ -50,6 +85,7 @@ def load_processor(ref: str | os.PathLike, *, min_pixels: int | None = None, max
     """
     from transformers import AutoProcessor
 
+    ref = check_reference(ref, "model")  # a mistyped path fails here, at once, not after the Hub's retries
     options = {**(processor_kwargs or {}), **kwargs}
     processor = AutoProcessor.from_pretrained(str(ref), **options)
     bounds = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v is not None}
@@ -63,8 +99,7 @@ def load_vlm(model_ref: str | os.PathLike, *, device: torch.device, dtype: torch
              processor_ref: str | os.PathLike | None = None, processor_settings: Mapping[str, Any] | None = None):
     """`(model, processor)` for a Hub id or folder, loaded once per process, device and processor
     settings (`load_processor`'s keywords: pixel bounds, processor_kwargs)."""
-    from transformers import AutoModelForImageTextToText
-
+    model_ref = check_reference(model_ref, "model")  # a mistyped path fails here, at once, not after the Hub's retries
     settings = dict(processor_settings or {})
     key = (str(model_ref), str(processor_ref or model_ref), str(device), str(dtype),
            json.dumps(settings, sort_keys=True, default=str))
@@ -73,7 +108,7 @@ def load_vlm(model_ref: str | os.PathLike, *, device: torch.device, dtype: torch
         # The same weights under other processor settings are shared, not loaded again.
         model = next((m for k, (m, _) in _LOADED.items() if (k[0], k[2], k[3]) == weights), None)
         if model is None:
-            model = AutoModelForImageTextToText.from_pretrained(str(model_ref), dtype=dtype)
+            model = load_image_text_model(model_ref, dtype=dtype)
             model.to(device).eval()
         _LOADED[key] = (model, load_processor(processor_ref or model_ref, **settings))
     return _LOADED[key]

@@ -39,7 +39,8 @@ def _answers(answer: Sequence[str] | None, n: int) -> Sequence[str]:
     if answer is None:
         raise ValueError(
             "This reward needs the ground truth: the training dataset has no `answer` column. Build the rows "
-            "with rap_hf.to_rap_format / rap_hf.to_trl, or add an `answer` column."
+            "with `rap-hf convert` (rap_hf.to_rap_format) or `rap-hf export --to trl` (rap_hf.to_trl), or add an "
+            "`answer` column."
         )
     if len(answer) != n:
         raise ValueError(f"Got {n} completions but {len(answer)} answers")

@@ -120,8 +120,8 @@ def read_outcomes(scored) -> Outcomes:
     missing = [c for c in needed if c not in scored.column_names]
     if missing:
         raise ValueError(
-            f"select needs scored rows; missing columns {', '.join(missing)}. Score the dataset with "
-            "rap_hf.RAPScorer first (see the README's scoring section)."
+            f"select needs scored rows; missing columns {', '.join(missing)}. Score the rows first: `rap-hf score "
+            "--model MODEL --dataset ROWS --output SCORED` (or rap_hf.RAPScorer; the README's scoring section)."
         )
     columns = needed + [c for c in ("rap_error", "rap_ace") if c in scored.column_names]
     table = scored.select_columns(columns).with_format("arrow")[:]
@@ -143,7 +143,8 @@ def read_outcomes(scored) -> Outcomes:
         odd = int(mismatched[0]) if len(mismatched) else 0
         raise ValueError(
             f"rows were scored with different numbers of rollouts ({sorted(sizes)}), e.g. row {rap_id[odd]!r}; "
-            "select needs the same M for every row. Re-score with one RAPConfig."
+            "select needs the same M for every row. Score them again in one run (`rap-hf score` with one "
+            "--num-rollouts, or one RAPConfig)."
         )
     num_rollouts = sizes.pop() if sizes else 0
 
@@ -185,12 +186,14 @@ def _paper(o: Outcomes, config: SelectionConfig, has_ace: bool) -> tuple[np.ndar
     if o.partial and has_ace and not config.use_ace:
         raise ValueError(
             "these adaptive scores stopped rows using ACE; selecting them with use_ace=False would not match the "
-            "full draw. Select with use_ace=True (and the same thresholds), or re-score with adaptive=False."
+            "full draw. Select with ACE on (--use-ace, use_ace=True) and the same thresholds, or score again "
+            "without adaptive rollouts (`rap-hf score --no-adaptive`, adaptive=False)."
         )
     if config.use_ace:
         if not has_ace:
-            raise ValueError("use_ace=True but the rows have no rap_ace column: score with ACE (RAPScorer "
-                             "with compute_ace=True) or select with use_ace=False")
+            raise ValueError("ACE is on (use_ace) but the rows have no rap_ace column: score with ACE "
+                             "(`rap-hf score --compute-ace`, RAPScorer's compute_ace=True) or select without it "
+                             "(--no-use-ace, use_ace=False)")
         flagged = valid & (o.ace > math.log(config.ace_threshold))  # NaN compares False: not flagged
     else:
         flagged = np.zeros(o.size, dtype=bool)
@@ -231,7 +234,8 @@ def _reference(o: Outcomes, config: SelectionConfig) -> tuple[np.ndarray, dict[s
     if o.partial:
         raise ValueError(
             "these scores come from adaptive rollouts (some rollouts undrawn), which keep paper-mode decisions exact; "
-            "reference mode needs every rollout (its dataset means use all of them). Re-score with adaptive=False."
+            "reference mode needs every rollout (its dataset means use all of them). Score again without adaptive "
+            "rollouts (`rap-hf score --no-adaptive`, adaptive=False), or select in paper mode (--mode paper)."
         )
     reasons = np.full(o.size, REASON_CODES["error"], dtype=np.int8)
     valid = o.valid
@@ -269,6 +273,10 @@ def _reference(o: Outcomes, config: SelectionConfig) -> tuple[np.ndarray, dict[s
 
 
 # --------------------------------------------------------------------------- report
+def _settings(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{name} {value}" for name, value in values.items())
+
+
 def _histogram(values: np.ndarray, edges: np.ndarray) -> dict[str, list]:
     """Counts of `values` between `edges`, as JSON-ready lists."""
     counts, edges = np.histogram(values, bins=edges)
@@ -293,11 +301,74 @@ class SelectionReport:
         """The kept share of the input rows (0 for no rows)."""
         return self.kept / self.total if self.total else 0.0
 
+    @property
+    def why_none_kept(self) -> str | None:
+        """When the selection kept no row, why, in one line: the counts by reason, the scorer's mean
+        accuracy with the image and without, and what to try (derived from the counts). None when
+        some row was kept."""
+        if self.kept or self.total == 0:
+            return None if self.kept else "Nothing was kept: the input has no rows."
+        counts = {reason: count for reason, count in self.counts.items() if count}
+        listed = ", ".join(f"{count:,} {reason}" for reason, count in counts.items())
+        head = f"Nothing was kept (0 of {self.total:,} rows: {listed})"
+        image, text = self.means.get("mean_acc_image"), self.means.get("mean_acc_text")
+        accuracy = "" if image is None else f"mean acc_image {image:.2f}" + (
+            "" if text is None else f", without the image {text:.2f}")
+        scored = self.total - counts.get("error", 0)
+        dominant = max(counts, key=lambda reason: (counts[reason], reason != "error"))
+        if dominant == "error" or scored == 0:
+            return (f"{head}: no row could be scored (each one's rap_error, in decisions/, says why). Fix what "
+                    "rap_error names (`rap-hf score` lists the errors by reason) and score the rows again.")
+        if self.mode == "pass_rate_band":
+            low, high = self.thresholds.get("low"), self.thresholds.get("high")
+            return (f"{head}: no row's acc_image lies in the band [{low}, {high}] ({accuracy}). Widen the band "
+                    "(a lower low or a higher high), or score with a model closer to these rows' difficulty.")
+        if dominant == "not_selected":
+            return (f"{head}: the {self.mode} baseline was asked for no row ({_settings(self.thresholds)}). Ask "
+                    "for more rows (n or fraction).")
+        if dominant == "unsolvable":
+            where = ("no row right with the image" if counts["unsolvable"] == scored else
+                     f"{counts['unsolvable']:,} of {scored:,} rows wrong in every image rollout")
+            return (f"{head}: the scorer answered {where} ({accuracy}), and a row no rollout solves gives GRPO no "
+                    "signal. Score with a stronger model (RAP scores with the base model you will train, "
+                    "`rap-hf score --model`), and check that the answers are what the model boxes and that "
+                    "the format prompt (--format-prompt) asks for a \\boxed{} answer.")
+        if dominant == "language_prior":
+            if self.mode == "reference":
+                return (f"{head}: no row passed the released script's band and gap tests ({accuracy}): the "
+                        "scorer answers about as well without the image. Loosen --ref-core-band or --ref-core-gap, "
+                        "select in paper mode (--mode paper), or score with a model that uses the image.")
+            return (f"{head}: no row's D = acc_image - acc_text exceeded lambda_c = "
+                    f"{self.thresholds.get('cde_threshold')} ({accuracy}): the scorer answers about as well "
+                    "without the image. Lower --cde-threshold (D lies in [-1, 1]), or score with a model that "
+                    "uses the image.")
+        if dominant == "trivial" and self.mode == "reference":
+            return (f"{head}: every core row was answered right in every image rollout ({accuracy}), which teaches "
+                    "GRPO nothing, and the draw from the 1-of-M pool added none. Raise --drm-ratio, add harder "
+                    "rows, or select in paper mode (--mode paper).")
+        if dominant == "trivial":
+            return (f"{head}: every row that passed CDE was answered right in every image rollout ({accuracy}), "
+                    "which teaches GRPO nothing, and DRM found no harder row to add. Add harder rows, or lower "
+                    "--cde-threshold so that DRM has rows to draw from.")
+        if dominant == "attention_biased":
+            return (f"{head}: ACE flagged every row that passed CDE (psi > lambda_a = "
+                    f"{self.thresholds.get('ace_threshold')}). Raise --ace-threshold, or select without ACE "
+                    "(--no-use-ace).")
+        return f"{head}."
+
     def to_dict(self) -> dict[str, Any]:
-        """The report as plain data (what `report.json` holds), with `fraction` added."""
+        """The report as plain data (what `report.json` holds), with `fraction` and `why_none_kept`
+        added."""
         data = dataclasses.asdict(self)
         data["fraction"] = self.fraction
+        data["why_none_kept"] = self.why_none_kept
         return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SelectionReport:
+        """The report `to_dict()` (or `report.json`) holds; the derived entries are computed again."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{name: value for name, value in data.items() if name in fields})
 
     def to_json(self, path: str | Path) -> None:
         """Write `to_dict()` as JSON to `path`."""
@@ -315,6 +386,8 @@ class SelectionReport:
         for reason, count in self.counts.items():
             share = 100 * count / self.total if self.total else 0.0
             lines.append(f"| {reason} | {count:,} | {share:.1f} % |")
+        if self.why_none_kept:
+            lines += ["", f"**{self.why_none_kept}**"]
         lines += ["", "| setting | value |", "|---|---|"]
         for name, value in {**self.thresholds, **self.means}.items():
             shown = f"{value:.4f}" if isinstance(value, float) else str(value)
@@ -427,20 +500,21 @@ class Selection:
         """A selection written by `save_to_disk` (or `rap-hf select --output`)."""
         from datasets import load_from_disk
 
+        from .data.io import load_saved
+
         folder = Path(folder)
         # The report is needed too (not only what `is_selection_folder` looks for): it is loaded back.
         missing = [name for name in (DATASET_FOLDER, DECISIONS_FOLDER, REPORT_JSON) if not (folder / name).exists()]
         if missing:
             raise FileNotFoundError(f"{folder} is not a saved selection (no {', '.join(missing)}); write one with "
                                     "Selection.save_to_disk or `rap-hf select --output`")
-        report = json.loads((folder / REPORT_JSON).read_text())
-        report.pop("fraction", None)
+        report = SelectionReport.from_dict(json.loads((folder / REPORT_JSON).read_text()))
         config_path = folder / CONFIG_FILE
         config = json.loads(config_path.read_text()) if config_path.exists() else None
-        decisions = load_from_disk(str(folder / DECISIONS_FOLDER))
+        decisions = load_saved(folder / DECISIONS_FOLDER)  # a selection of no rows too (datasets cannot)
         # datasets cannot load a saved dataset of no rows; the kept rows are then none of the decisions.
-        dataset = decisions.select([]) if report["kept"] == 0 else load_from_disk(str(folder / DATASET_FOLDER))
-        return cls(dataset=dataset, decisions=decisions, report=SelectionReport(**report),
+        dataset = decisions.select([]) if report.kept == 0 else load_from_disk(str(folder / DATASET_FOLDER))
+        return cls(dataset=dataset, decisions=decisions, report=report,
                    config=SelectionConfig(**config) if config else None)
 
 

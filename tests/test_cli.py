@@ -235,7 +235,8 @@ def test_bad_values_and_unknown_flags_are_usage_errors(capsys):
     assert "--model" in _usage_error(capsys, ["eval", "--dataset", "d", "--output", "o"])  # required
     # What a config refuses is one line and status 1, like every other error.
     assert main(["select", *SELECT, "--drm-ratio", "2"]) == 1
-    assert capsys.readouterr().err == "rap-hf select: error: drm_ratio must be in [0, 1], got 2.0\n"
+    assert capsys.readouterr().err == ("rap-hf select: error: drm_ratio must be in [0, 1], got 2.0 (--drm-ratio on "
+                                       "the command line)\n")
 
 
 def test_config_yaml_merges_under_the_flags_and_rejects_unknown_keys(tmp_path, monkeypatch, capsys):
@@ -318,8 +319,13 @@ def test_eval_command_passes_its_flags_as_an_eval_config(tmp_path, monkeypatch, 
     assert capsys.readouterr().err.startswith("rap-hf eval: error: dtype must be")
 
 
-def test_demo_flags_and_its_environment_defaults(monkeypatch, capsys):
+def test_demo_flags_and_its_environment_defaults(monkeypatch, capsys, tmp_path):
     import rap_hf.demo as demo
+
+    # The names are checked before the server starts (offline, a name must be on disk): make them so.
+    monkeypatch.chdir(tmp_path)
+    for name in ("env-rows", "m", "rows"):
+        (tmp_path / name).mkdir()
 
     launched = {}
 

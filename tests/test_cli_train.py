@@ -1,7 +1,8 @@
-"""`rap-hf train`: the recipes under configs/ and short GRPO runs of a tiny model on the CPU."""
+"""`rap-hf train`: the packaged recipes (rap_hf/recipes/) and short GRPO runs of a tiny model on the CPU."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -9,9 +10,11 @@ import torch
 from datasets import DatasetDict, concatenate_datasets
 
 from rap_hf.cli import main
-from rap_hf.training.script import make_parser
+from rap_hf.training.script import RECIPES_FOLDER, current_argv, make_parser, packaged_recipes, resolve_recipe
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+ROOT = Path(__file__).resolve().parent.parent
+# The recipes ship inside the package; configs/ of a checkout only points there.
+CONFIGS = RECIPES_FOLDER
 RECIPES = sorted(CONFIGS.glob("*.yaml"))
 PAPER_RECIPES = {"paper_qwen2_5_vl_7b.yaml": "Qwen/Qwen2.5-VL-7B-Instruct",
                  "paper_qwen2_5_vl_3b.yaml": "Qwen/Qwen2.5-VL-3B-Instruct"}
@@ -65,7 +68,7 @@ def test_paper_recipes_carry_the_papers_values(name):
     assert args.beta == pytest.approx(0.01)
     assert (args.epsilon, args.epsilon_high) == (pytest.approx(0.2), pytest.approx(0.3))
     assert args.max_completion_length == 2048 and args.num_train_epochs == 30 and args.num_iterations == 1
-    assert args.bf16 and args.gradient_checkpointing
+    assert args.bf16 and args.activation_checkpointing and args.gradient_checkpointing  # the old name mirrors it
     # On 8 GPUs (computed, not launched): 512 prompts per generation, 128 prompts per optimizer step.
     world_size = 8
     generation = args.per_device_train_batch_size * world_size * args.steps_per_generation
@@ -102,13 +105,17 @@ def test_train_flags_both_spellings_and_bools():
                                            "format_reward")
     assert (args.num_generations, script_args.dataset_split, script_args.replacement_pool) == (2, "train", "auto")
     assert script_args.reward_funcs == ["rap_reward", "format_reward"]
-    assert args.gradient_checkpointing is False and model_args.use_peft is False  # the recipe, then the default
+    assert args.activation_checkpointing is False and model_args.use_peft is False  # the recipe, then the default
     for flags, use_peft in ((["--use_peft"], True), (["--use-peft", "true"], True), (["--use_peft", "false"], False),
                             (["--use_peft", "--no-use-peft"], False)):
         assert _parse(tiny, *flags)[2].use_peft is use_peft, flags
-    assert _parse(tiny, "--gradient_checkpointing")[1].gradient_checkpointing is True  # over the recipe's false
+    assert _parse(tiny, "--activation_checkpointing")[1].activation_checkpointing is True  # over the recipe's false
     paper = CONFIGS / "paper_qwen2_5_vl_3b.yaml"
-    assert _parse(paper, "--no_gradient_checkpointing")[1].gradient_checkpointing is False
+    assert _parse(paper, "--no_activation_checkpointing")[1].activation_checkpointing is False
+    # transformers' former name is read as the current one, so a recipe's current key never outweighs it.
+    assert _parse(tiny, "--gradient_checkpointing")[1].activation_checkpointing is True
+    assert _parse(paper, "--no-gradient-checkpointing")[1].activation_checkpointing is False
+    assert _parse(paper, "--gradient_checkpointing=false")[1].activation_checkpointing is False
     script_args, _, _ = make_parser().parse_args_and_config(["--use_cpu", "true", f"--config={tiny}",
                                                              "--processor_kwargs", '{"size": {"longest_edge": 3136}}'])
     assert script_args.processor_kwargs == {"size": {"longest_edge": 3136}}
@@ -199,3 +206,84 @@ def test_train_a_lora_adapter_from_model_config_flags(tiny_vlm_paths, world_dir,
     assert (out / "adapter_config.json").exists() and not (out / "model.safetensors").exists()
     # transformers' PEFT integration loads the adapter onto its base model.
     assert any("lora_A" in n for n, _ in AutoModelForImageTextToText.from_pretrained(out).named_parameters())
+
+
+# --------------------------------------------------------------------------- the packaged recipes
+def test_the_recipes_ship_with_the_package_and_configs_only_points_there():
+    assert CONFIGS.parent.name == "rap_hf" and set(packaged_recipes()) == {p.stem for p in RECIPES}
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    package_data = pyproject.split("[tool.setuptools.package-data]", 1)[1].split("\n[", 1)[0]
+    assert '"recipes/*.yaml"' in package_data  # shipped in the wheel, like the card templates
+    # No second copy to drift: configs/ holds a README that points at rap_hf/recipes/, and no recipe.
+    assert not list((ROOT / "configs").glob("*.y*ml"))
+    assert "rap_hf/recipes/" in (ROOT / "configs" / "README.md").read_text()
+
+
+@pytest.mark.parametrize("ref", ["tiny_cpu", "tiny_cpu.yaml", "configs/tiny_cpu.yaml"])
+def test_a_packaged_recipe_by_name_from_any_folder(ref, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert resolve_recipe(ref) == str(CONFIGS / "tiny_cpu.yaml")
+    _, args, _ = make_parser().parse_args_and_config(["--config", ref])
+    assert (args.max_steps, args.use_cpu, args.num_generations) == (4, True, 4)
+    _, args, model_args = make_parser().parse_args_and_config(["--config=paper_qwen2_5_vl_7b", "--use_cpu", "true"])
+    assert model_args.model_name_or_path == "Qwen/Qwen2.5-VL-7B-Instruct" and args.num_train_epochs == 30
+
+
+def test_a_recipe_file_of_that_name_wins(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny_cpu.yaml").write_text("use_cpu: true\nmax_steps: 9\n")
+    assert resolve_recipe("tiny_cpu.yaml") == "tiny_cpu.yaml"
+    assert make_parser().parse_args_and_config(["--config", "tiny_cpu.yaml"])[1].max_steps == 9
+    assert make_parser().parse_args_and_config(["--config", "tiny_cpu"])[1].max_steps == 4  # no file `tiny_cpu`
+
+
+def test_an_unknown_recipe_is_one_line_that_lists_the_packaged_ones(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    listed = "(packaged recipes: paper_qwen2_5_vl_3b, paper_qwen2_5_vl_7b, tiny_cpu; e.g. --config tiny_cpu)"
+    for ref, fix in (("tiny_cp", "did you mean tiny_cpu? "), ("tiny-cpu.yaml", "did you mean tiny_cpu? "),
+                     ("fast", "check the name "),
+                     ("recipes/mine.yaml", f"the current folder ({tmp_path}) has no folder 'recipes'")):
+        assert main(["train", "--config", ref]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"rap-hf train: error: no recipe file or packaged recipe named {ref}; {fix}"), err
+        assert err.endswith(f" {listed}\n") and err.count("\n") == 1, err
+
+
+def test_train_help_lists_the_packaged_recipes(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--help"])
+    assert exit_info.value.code == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "paper_qwen2_5_vl_3b, paper_qwen2_5_vl_7b, tiny_cpu" in printed and "--config tiny_cpu" in printed
+
+
+def test_the_packaged_recipes_use_current_field_names(tmp_path):
+    """Building each recipe's config warns of nothing deprecated (transformers' `gradient_checkpointing`
+    is `activation_checkpointing` now), and neither does RAPGRPOConfig with TRL's defaults."""
+    from rap_hf import RAPGRPOConfig
+
+    parser = make_parser()
+    for recipe in RECIPES:
+        assert "gradient_checkpointing:" not in recipe.read_text(), recipe.name
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)
+            warnings.simplefilter("error", DeprecationWarning)
+            parser.parse_args_and_config(["--config", recipe.stem, "--use_cpu", "true"])
+            defaults = RAPGRPOConfig(output_dir=str(tmp_path), use_cpu=True)
+    assert defaults.activation_checkpointing is True and defaults.gradient_checkpointing is True  # TRL's default
+    # The old name still works, with transformers' own warning.
+    with pytest.warns(FutureWarning, match="activation_checkpointing"):
+        old = RAPGRPOConfig(output_dir=str(tmp_path), use_cpu=True, gradient_checkpointing=False)
+    assert old.activation_checkpointing is False
+
+
+def test_current_argv_renames_and_resolves_only_flags():
+    tiny = str(CONFIGS / "tiny_cpu.yaml")
+    argv = ["--config", "tiny_cpu", "--gradient-checkpointing", "--no_gradient_checkpointing",
+            "--gradient_checkpointing_kwargs", "{}", "--output_dir", "gradient_checkpointing", "--",
+            "--gradient_checkpointing"]
+    assert current_argv(argv) == ["--config", tiny, "--activation_checkpointing", "--no_activation_checkpointing",
+                                  "--activation_checkpointing_kwargs", "{}", "--output_dir", "gradient_checkpointing",
+                                  "--", "--gradient_checkpointing"]
+    assert current_argv(["--config=tiny_cpu.yaml"]) == [f"--config={tiny}"]
+    assert current_argv(["--config"]) == ["--config"]  # argparse says the value is missing

@@ -317,3 +317,69 @@ def test_browser_moves_a_threshold_and_the_kept_count_changes(served, scored_fol
         finally:
             browser.close()
     assert (tmp_path / "overview.png").stat().st_size > 10_000
+
+
+# --------------------------------------------------------------------------- a saved selection's own settings
+# These load no model: the rows' scores are planned (selection_helpers.hand_scored).
+def _planned_rows():
+    """48 rows, each answered right by 3 of 5 image rollouts and 2 of 5 text-only ones: D = 0.2, so the
+    paper's lambda_c = 0.5 keeps none of them and lambda_c = 0.1 keeps all 48."""
+    from selection_helpers import hand_scored
+
+    return hand_scored(make_visual_world(60, seed=0)["train"], [3], [2])
+
+
+def test_a_selection_folder_opens_at_its_own_thresholds_and_counts(tmp_path):
+    import json
+
+    from rap_hf.demo import opening_values
+    from rap_hf.hub import push_subset
+
+    scored = _planned_rows()
+    selection = select(scored, cde_threshold=0.1, ace_threshold=0.2, drm_k=3)
+    assert selection.report.kept == 48 and select(scored).report.kept == 0  # the defaults would show "Kept 0"
+    folder = selection.save_to_disk(tmp_path / "selected")
+    data = DemoData.load(str(folder))
+    assert data.initial_values() == (0.1, 0.2, False, 3) == opening_values(str(folder))
+    headline, table, _, reasons = overview(data, *data.initial_values())
+    assert "Kept 48 of 48 rows" in headline and "λc = 0.1, λa = 0.2, DRM adds k = 3" in headline
+    assert "the selection's own settings: paper mode" in headline
+    assert {line[0]: line[1] for line in table} == json.loads((folder / "report.json").read_text())["counts"]
+    assert set(reasons.values()) == {"kept"}
+    # A published subset's tree brings them too; plain scored rows open at the paper's defaults.
+    tree = push_subset(selection, "me/world-rap", local_dir=tmp_path / "tree")
+    assert DemoData.load(str(tree)).initial_values() == (0.1, 0.2, False, 3)
+    scored.save_to_disk(str(tmp_path / "scored"))
+    assert DemoData.load(str(tmp_path / "scored")).initial_values() == (0.5, 0.1, True, 0)
+    assert opening_values(str(tmp_path / "scored")) == opening_values(None) == (0.5, 0.1, True, 0)
+
+
+def test_a_selection_folder_keeps_its_mode_and_ace_setting(tmp_path):
+    from rap_hf.baselines import random_subset
+
+    scored = _planned_rows()
+    reference = select(scored, mode="reference")
+    data = DemoData.load(str(reference.save_to_disk(tmp_path / "reference")))
+    headline, table, _, reasons = overview(data, *data.initial_values())
+    assert "reference mode" in headline and f"Kept {reference.report.kept} of 48 rows" in headline
+    assert {line[0]: line[1] for line in table} == reference.report.counts
+    assert reasons == dict(zip(reference.decisions["rap_id"], reference.decisions["rap_reason"]))
+
+    no_ace = select(scored.remove_columns("rap_ace"), cde_threshold=0.1, use_ace=False)
+    data = DemoData.load(str(no_ace.save_to_disk(tmp_path / "no-ace")))
+    headline, _, _, _ = overview(data, *data.initial_values())  # select would refuse ACE on these rows
+    assert "Kept 48 of 48 rows" in headline and "ACE off" in headline
+
+    baseline = DemoData.load(str(random_subset(scored, 10).save_to_disk(tmp_path / "random")))
+    assert baseline.initial_values() == (0.5, 0.1, True, 0) and "selected by the random rule" in baseline.source
+
+
+def test_the_page_is_built_at_the_selections_thresholds(tmp_path):
+    from rap_hf.demo import build_demo
+
+    folder = select(_planned_rows(), cde_threshold=0.1, ace_threshold=0.2, drm_k=3).save_to_disk(tmp_path / "s")
+    loader = Loader(str(folder))
+    demo = build_demo(loader)  # built before the rows are loaded: the thresholds come from the folder's files
+    values = {block.elem_id: block.value for block in demo.blocks.values() if getattr(block, "elem_id", None)}
+    assert (values["cde-threshold"], values["ace-threshold"], values["drm-k"]) == (0.1, 0.2, 3)
+    assert len(loader.wait(timeout=120).scored) == 48

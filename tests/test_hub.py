@@ -294,3 +294,125 @@ def test_push_commands_write_the_trees(selection, tiny_vlm_paths, tmp_path, caps
     assert main(["push", "space", "--repo-id", "me/space", "--space-dir", str(empty), "--local-dir",
                  str(tmp_path / "space-tree")]) == 1
     assert "missing app.py, README.md, requirements.txt" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- cards keep what the user gave
+def test_a_local_model_is_named_never_located(tmp_path):
+    from rap_hf.hub import describe_model
+
+    assert describe_model(None) == (None, None) and describe_model("") == (None, None)
+    assert describe_model("Qwen/Qwen2.5-VL-3B-Instruct") == ("Qwen/Qwen2.5-VL-3B-Instruct",) * 2
+    saved_from_hub = tmp_path / "copy"
+    saved_from_hub.mkdir()
+    (saved_from_hub / "config.json").write_text(json.dumps({"_name_or_path": "Qwen/Qwen2.5-VL-3B-Instruct"}))
+    assert describe_model(saved_from_hub) == ("Qwen/Qwen2.5-VL-3B-Instruct",) * 2
+    fine_tuned = tmp_path / "run-7"
+    fine_tuned.mkdir()
+    elsewhere = f"{tmp_path / 'another-machine' / 'ckpts' / 'base-7b'}/"  # a path that is not here
+    (fine_tuned / "config.json").write_text(json.dumps({"name_or_path": elsewhere}))
+    assert describe_model(str(fine_tuned)) == (None, "base-7b")  # the last part of the path it names
+    plain = tmp_path / "my-scorer"
+    plain.mkdir()
+    (plain / "config.json").write_text(json.dumps({"model_type": "qwen2_5_vl"}))
+    assert describe_model(plain) == (None, "my-scorer")
+    snapshot = tmp_path / "hub" / "models--Qwen--Qwen2.5-VL-7B-Instruct" / "snapshots" / "0123abc"
+    assert describe_model(snapshot) == ("Qwen/Qwen2.5-VL-7B-Instruct",) * 2  # the Hub cache's own layout
+
+
+def test_a_local_scorer_keeps_its_name_on_the_card(selection, tmp_path):
+    scorer = tmp_path / "models" / "my-scorer"
+    scorer.mkdir(parents=True)
+    (scorer / "config.json").write_text(json.dumps({"model_type": "qwen2_5_vl"}))
+    folder = push_subset(selection, "me/world-rap", local_dir=tmp_path / "tree",
+                         scorer=RAPScorer(str(scorer), RAPConfig(num_rollouts=5)))
+    text = DatasetCard.load(folder / "README.md").text
+    assert "Scorer model: `my-scorer` (a local model, not on the Hub)" in text and "| `num_rollouts` | `5` |" in text
+    assert str(tmp_path) not in text and str(tmp_path) not in (folder / "rap_report.json").read_text()
+    # Nothing given and nothing recorded: the card says how to give it, from the shell or from Python.
+    bare = DatasetCard.load(push_subset(selection, "me/world-rap", local_dir=tmp_path / "bare") / "README.md").text
+    assert "not recorded (`rap-hf push subset --scorer-model`, or `scorer=` in `rap_hf.push_subset`)" in bare
+    assert "`--scoring-config`" in bare
+
+
+def _trained_folder(folder: Path, *, log_history: list, args: "RAPGRPOConfig | None") -> Path:
+    """A folder laid out as `rap-hf train` leaves it (no weights: the card reads the rest)."""
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "qwen2_5_vl"}))
+    if args is not None:
+        torch.save(args, folder / "training_args.bin")  # as Trainer.save_model writes it
+    checkpoint = folder / "checkpoint-4"
+    checkpoint.mkdir()
+    (folder / "checkpoint-2").mkdir()
+    (checkpoint / "trainer_state.json").write_text(json.dumps({"global_step": 4, "epoch": 2.0,
+                                                               "log_history": log_history}))
+    (checkpoint / "rap_replacement.json").write_text(json.dumps({
+        "epoch": 2, "slots": [0, 1, 2, 3, 4, 7], "pool_used": 1, "replaced": 1, "history": [], "outcomes": {},
+        "num_active": 6, "pool": [6, 7, 8]}))
+    return folder
+
+
+def test_push_checkpoint_from_a_train_folder_reads_what_the_run_left(tmp_path):
+    args = RAPGRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, num_generations=2,
+                         per_device_train_batch_size=2, learning_rate=0.05, beta=0.01, report_to=[],
+                         lr_scheduler_type="constant", reward_weights=[1.0, 0.5])
+    history = [{"step": 1, "loss": 0.1, "rewards/rap_reward/mean": 0.2, "rewards/format_reward/mean": 0.0},
+               {"step": 2, "loss": 0.1, "rewards/rap_reward/mean": 0.3, "rewards/format_reward/mean": 0.1}]
+    folder = _trained_folder(tmp_path / "trained", log_history=history, args=args)
+    (folder / "README.md").write_text("---\nbase_model: Qwen/Qwen2.5-VL-3B-Instruct\nlibrary_name: transformers\n---\n"
+                                      "# trained\n")  # TRL's draft card, as it writes one at each checkpoint
+    hub = RecordingHub()
+    push_checkpoint(folder, "me/tiny", api=hub)
+    files = hub.commits[0]["files"]
+    assert "training_args.bin" not in files and not any(name.startswith("checkpoint-") for name in files)
+    card = ModelCard(files["README.md"].decode())
+    text = card.text
+    assert "Reward: 1 × `rap_reward` + 0.5 × `format_reward`" in text
+    assert "Optimizer steps: 4 (2.0 epochs)" in text
+    assert "Training rows: 6; online replacement swapped 1 rows" in text and "(2 pool rows left unused)" in text
+    assert "| `num_generations` | `2` |" in text and "| `learning_rate` | `0.05` |" in text
+    assert "| `lr_scheduler_type` | `constant` |" in text and "| `beta` | `0.01` |" in text
+    assert "| device | CPU |" in text and "| precision | float32 |" in text
+    assert card.data.base_model == "Qwen/Qwen2.5-VL-3B-Instruct"
+    assert str(tmp_path) not in text
+
+
+def test_a_training_args_file_is_read_as_data_never_run(tmp_path):
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    folder = _trained_folder(tmp_path / "trained", log_history=[], args=None)
+    torch.save(Payload(), folder / "training_args.bin")
+    hub = RecordingHub()
+    push_checkpoint(folder, "me/tiny", api=hub)
+    assert not marker.exists()  # the pickle's call was never made
+    text = ModelCard(hub.commits[0]["files"]["README.md"].decode()).text
+    assert "Optimizer steps: 4" in text and "Reward: not recorded" in text
+
+
+@pytest.mark.slow
+def test_a_training_record_keeps_rewards_compute_and_a_local_base(tiny_vlm_paths, selection, tmp_path):
+    """Needs a tiny model: trains two steps, saves the model and `save_training_record`, then publishes
+    the folder as `rap-hf push checkpoint --folder` does."""
+    from rap_hf.hub import TRAINING_RECORD, save_training_record
+
+    args = RAPGRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, gradient_checkpointing=False,
+                         per_device_train_batch_size=4, num_generations=2, max_completion_length=8, max_steps=2,
+                         report_to=[], save_strategy="no", learning_rate=0.05, beta=0.01, min_pixels=None,
+                         max_pixels=None)
+    trainer = RAPGRPOTrainer(str(tiny_vlm_paths["qwen2_5_vl"]), args, train_dataset=selection)
+    trainer.train()
+    out = tmp_path / "out"
+    trainer.save_model(str(out))
+    assert save_training_record(trainer, out) == out / TRAINING_RECORD
+    hub = RecordingHub()
+    push_checkpoint(out, "me/tiny", api=hub)
+    files = hub.commits[0]["files"]
+    assert TRAINING_RECORD not in files
+    text = ModelCard(files["README.md"].decode()).text
+    assert "`qwen2_5_vl` (a local model, not on the Hub)" in text  # the base's folder name, not its path
+    assert "Reward: 1 × `rap_reward`" in text and "Optimizer steps: 2" in text and "| processes | 1 |" in text
+    assert "| `num_generations` | `2` |" in text and "training time" in text
+    assert str(tmp_path) not in text and str(tiny_vlm_paths["qwen2_5_vl"]) not in text

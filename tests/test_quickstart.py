@@ -199,7 +199,9 @@ def test_a_model_and_dataset_of_your_own(tmp_path, tiny_vlm_paths):
     assert report["training"]["full"]["rows"] == 12 and len(report["training"]["full"]["runs"]) == 1
     assert report["heldout_accuracy"]["rap"] is None and report["heldout_accuracy"]["full"] is not None
     assert "RAP kept no rows" in (out / "report.md").read_text()
-    assert not (out / "hub" / "model").exists() and (out / "hub" / "subset" / "README.md").exists()
+    # An empty subset is neither trained nor published.
+    assert not (out / "hub" / "model").exists() and not (out / "hub" / "subset").exists()
+    assert report["hub"]["subset"] is None
 
 
 def test_a_rerun_reuses_finished_training(run, tmp_path, monkeypatch):

@@ -280,3 +280,72 @@ def test_a_rule_of_ones_own_goes_through_the_public_hook(tmp_path):
         selection_from_reasons(ds, ["kept", "not_selected", "kept", "kept"], mode="broken", counted=REASONS)
     with pytest.raises(ValueError, match="REASON_CODES"):
         selection_from_reasons(ds, [0, 1, 2, 99], mode="broken")
+
+
+# ------------------------------------------------------------------ a selection that keeps nothing says why
+def test_a_selection_of_nothing_says_why_from_the_counts(tmp_path):
+    # A scorer that solves nothing (a random model): every row unsolvable.
+    hopeless = select(scored_dataset([{"rap_id": f"r{i}"} for i in range(48)]))
+    why = hopeless.report.why_none_kept
+    assert hopeless.report.kept == 0 and "\n" not in why
+    assert "0 of 48 rows: 48 unsolvable" in why and "no row right with the image (mean acc_image 0.00" in why
+    assert "stronger model" in why and "rap-hf score" in why and "format prompt" in why
+    markdown = hopeless.report.to_markdown()
+    assert f"**{why}**" in markdown
+    data = json.loads(json.dumps(hopeless.report.to_dict()))
+    assert data["why_none_kept"] == why
+    folder = hopeless.save_to_disk(tmp_path / "hopeless")
+    assert json.loads((folder / "report.json").read_text())["why_none_kept"] == why
+    assert why in (folder / "report.md").read_text()
+    assert Selection.load_from_disk(folder).report.why_none_kept == why  # derived again, not a field
+
+    # A scorer that answers as well without the image: every row a language prior.
+    prior = select(scored_dataset([{"rap_id": f"p{i}", "img": 4, "txt": 4} for i in range(10)]))
+    why = prior.report.why_none_kept
+    assert "10 language_prior" in why and "lambda_c = 0.5" in why and "--cde-threshold" in why
+    assert "mean acc_image 0.80, without the image 0.80" in why
+    assert "--ref-core-gap" in select(prior.decisions, mode="reference").report.why_none_kept
+
+    # Rows that could not be scored at all.
+    broken = select(scored_dataset([{"rap_id": f"e{i}", "error": "empty answer"} for i in range(3)]))
+    assert "3 error" in broken.report.why_none_kept and "rap_error" in broken.report.why_none_kept
+
+    # Too easy, flagged by ACE, a baseline asked for nothing, a band nothing falls into.
+    easy = scored_dataset([{"rap_id": f"t{i}", "img": 5} for i in range(3)])
+    assert "3 trivial" in select(easy).report.why_none_kept
+    flagged = scored_dataset([{"rap_id": f"a{i}", "img": 4, "ace": 0.0} for i in range(3)])
+    assert "--ace-threshold" in select(flagged).report.why_none_kept
+    assert "3 not_selected" in random_subset(flagged, 0).report.why_none_kept
+    assert "[0.1, 0.2]" in pass_rate_band(flagged, 0.1, 0.2).report.why_none_kept
+
+    # A selection that keeps rows says nothing of the sort.
+    kept = select(scored_dataset([{"rap_id": "v", "img": 4, "txt": 0}]))
+    assert kept.report.kept == 1 and kept.report.why_none_kept is None
+    assert "Nothing was kept" not in kept.report.to_markdown() and kept.report.to_dict()["why_none_kept"] is None
+
+
+def test_every_threshold_is_checked_with_its_range_and_flag():
+    cases = [("cde_threshold", 5.0, "in [-1, 1]"), ("cde_threshold", -1.5, "in [-1, 1]"),
+             ("ace_threshold", 0.0, "> 0"), ("drm_ratio", 2.0, "in [0, 1]"), ("drm_k", -1, ">= 0"),
+             ("ref_core_band", 1.5, "in [0, 1]"), ("ref_pool_band", -0.1, "in [0, 1]"),
+             ("ref_core_gap", 2.0, "in [-1, 1]"), ("ref_pool_gap", -3.0, "in [-1, 1]"),
+             ("ref_pool_strong_gap", 1.2, "in [-1, 1]"), ("cde_threshold", math.nan, "in [-1, 1]")]
+    for name, value, span in cases:
+        with pytest.raises(ValueError) as error:
+            SelectionConfig(**{name: value})
+        message = str(error.value)
+        flag = "--" + name.replace("_", "-")
+        assert f"{name} must be {span}" in message and f"got {value}" in message and flag in message, message
+        assert "\n" not in message
+    for name, value in (("cde_threshold", -1.0), ("cde_threshold", 1.0), ("drm_ratio", 0.0), ("ref_core_band", 1.0)):
+        SelectionConfig(**{name: value})  # the ends of the ranges are allowed
+    with pytest.raises(ValueError, match=r"fraction must be in \[0, 1\].*got 1.5"):
+        random_subset(scored_dataset([{"rap_id": "a"}]), fraction=1.5)
+    with pytest.raises(ValueError, match=r"n must be in \[0, 1\] \(the dataset has 1 rows\), got 3"):
+        random_subset(scored_dataset([{"rap_id": "a"}]), 3)
+    with pytest.raises(ValueError, match="whole number"):
+        random_subset(scored_dataset([{"rap_id": "a"}]), 0.5)
+    with pytest.raises(ValueError, match=r"high must be in \[0, 1\].*got 1.2"):
+        pass_rate_band(scored_dataset([{"rap_id": "a"}]), 0.2, 1.2)
+    with pytest.raises(ValueError, match=r"low \(0.9\) must not exceed high \(0.2\)"):
+        pass_rate_band(scored_dataset([{"rap_id": "a"}]), 0.9, 0.2)

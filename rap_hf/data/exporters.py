@@ -49,7 +49,8 @@ def _checked(ds, on_error: OnError, where: str):
     if on_error == "raise":
         raise ValueError(
             f"{where}: {len(bad)} row(s) have images that cannot be decoded ({examples}). "
-            f"Fix or remove them, or pass on_error='drop' to export without them."
+            f"Fix or remove them, or export without them: `rap-hf export --on-error drop` (on_error='drop' in "
+            "Python)."
         )
     logger.warning("%s: dropping %d row(s) whose images cannot be decoded: %s", where, len(bad), examples)
     return ds.filter(lambda rid: rid not in bad, input_columns="rap_id", desc="Dropping undecodable rows")

@@ -4,10 +4,15 @@ Rows read from a local data file remember the folder it lies in (`source_folder`
 paths in them (a CSV's `image_path`, an imagefolder's `metadata.csv` `file_name`, MM-Eureka's
 message paths) are written relative to that file, not to the working directory, and
 `to_rap_format` resolves them against it unless it is given another `image_root`.
+
+A reference that cannot be found fails at once, before `datasets` would try the Hub
+(`rap_hf.references.check_reference`), and a dataset saved with no rows reads back as an empty
+dataset (`load_saved`), which `datasets.load_from_disk` cannot do.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -16,15 +21,22 @@ from urllib.parse import unquote, urlparse
 def load_rows(ref: str, split: str | None = None, *, single: bool = False):
     """Load `ref` as a `Dataset` (or `DatasetDict` when `split` is None and there are several).
 
-    `ref` may be a folder written by `save_to_disk`, a local Parquet/JSON(L)/CSV file, or anything
-    `datasets.load_dataset` accepts (a Hub id, a folder of data files). With `single=True`, a
-    dataset of several splits and no `split` is an error that lists the splits. A folder written by
+    `ref` may be a folder written by `save_to_disk`, a local Parquet/JSON(L)/CSV/Arrow file, or
+    anything `datasets.load_dataset` accepts (a Hub id, a folder of data files). With `single=True`,
+    a dataset of several splits and no `split` is an error that lists the splits. A folder written by
     `rap-hf select --output` holds two datasets, so it is an error that names them.
-    """
-    from datasets import DatasetDict, load_dataset, load_from_disk
 
+    Raises:
+        FileNotFoundError: at once, without asking the Hub, when `ref` looks like a local path that
+            does not exist, or, offline, is neither on disk nor in the Hub cache (one line naming it
+            and the nearest fix; see `rap_hf.references.check_reference`).
+    """
+    from datasets import DatasetDict, load_dataset
+
+    from ..references import check_reference
     from ..selection import DATASET_FOLDER, DECISIONS_FOLDER, is_selection_folder
 
+    ref = check_reference(os.fspath(ref), "dataset")
     if is_selection_folder(ref):
         # Neither of its datasets is the obvious choice (kept rows to train or evaluate on, every row
         # to select again), and datasets would otherwise try to read the folder as loose data files.
@@ -35,12 +47,13 @@ def load_rows(ref: str, split: str | None = None, *, single: bool = False):
     if os.path.isdir(ref) and (
         os.path.exists(os.path.join(ref, "dataset_info.json")) or os.path.exists(os.path.join(ref, "dataset_dict.json"))
     ):
-        loaded = load_from_disk(ref)
+        loaded = load_saved(ref)
     elif os.path.isfile(ref):
         extension = os.path.splitext(ref)[1].lstrip(".").lower()
-        builder = {"jsonl": "json", "json": "json", "parquet": "parquet", "csv": "csv"}.get(extension)
+        builder = {"jsonl": "json", "json": "json", "parquet": "parquet", "csv": "csv", "arrow": "arrow"}.get(extension)
         if builder is None:
-            raise ValueError(f"Cannot read {ref!r}: use a .parquet, .json, .jsonl or .csv file, or a dataset folder")
+            raise ValueError(f"Cannot read {ref!r}: use a .parquet, .json, .jsonl, .csv or .arrow file, or a dataset "
+                             "folder")
         loaded = _from_file(load_dataset(builder, data_files=ref), ref)
     elif os.path.isdir(ref):
         # A folder of data files (or an imagefolder, whose images datasets resolves itself).
@@ -59,6 +72,31 @@ def load_rows(ref: str, split: str | None = None, *, single: bool = False):
     elif split is not None and split != "train":
         raise ValueError(f"{ref!r} is a single dataset; it has no split {split!r}")
     return loaded
+
+
+def load_saved(path: str | os.PathLike):
+    """`datasets.load_from_disk(path)`, also for a dataset (or a split of a `DatasetDict`) saved with
+    no rows: `save_to_disk` writes one, with its columns, but `load_from_disk` fails on it with an
+    `IndexError`; here it reads back as an empty dataset with the saved columns and features."""
+    from datasets import Dataset, DatasetDict, DatasetInfo, Features, load_from_disk
+
+    folder = Path(path)
+    if (folder / "dataset_dict.json").is_file():
+        splits = json.loads((folder / "dataset_dict.json").read_text())["splits"]
+        if any(_saved_without_rows(folder / split) for split in splits):
+            return DatasetDict({split: load_saved(folder / split) for split in splits})
+    elif _saved_without_rows(folder):
+        info = DatasetInfo.from_directory(str(folder))
+        features = info.features or Features()
+        split = json.loads((folder / "state.json").read_text()).get("_split")
+        return Dataset.from_dict({name: [] for name in features}, features=features, info=info, split=split)
+    return load_from_disk(str(folder))
+
+
+def _saved_without_rows(folder: Path) -> bool:
+    """Whether `folder` holds a dataset that `save_to_disk` wrote with no rows (no data files)."""
+    state = folder / "state.json"
+    return state.is_file() and not json.loads(state.read_text()).get("_data_files")
 
 
 def source_folder(ds) -> str | None:

@@ -609,7 +609,8 @@ def to_rap_format(
         raise _mapping_error(columns)
     answer_col = answer or _first_present(spec.answer if spec else ("answer",), columns)
     if answer_col is None:
-        raise ValueError(f"No answer column found. Columns found: {', '.join(columns)}; pass answer='...'.")
+        raise ValueError(f"No answer column found. Columns found: {', '.join(columns)}; name it with --answer "
+                         "COLUMN (answer='...' in Python).")
     choices_col = choices or _first_present(spec.choices if spec else CHOICE_COLUMNS, columns)
     id_col = id or _first_present(spec.id if spec else ID_COLUMNS, columns)
     context_col = spec.context if spec and question is None and spec.context in columns else None
@@ -663,7 +664,7 @@ def to_rap_format(
             except Exception as error:  # name the row: a bad one must not be a mystery in a million
                 raise ValueError(
                     f"to_rap_format: row {index} cannot be read ({type(error).__name__}: {error}). "
-                    "Fix or drop it (e.g. ds.filter(...)) and convert again."
+                    "Fix or drop it (in Python, e.g. ds.filter(...)) and convert again."
                 ) from error
             out["rap_id"].append(rid)
             out["question"].append(q)
@@ -731,6 +732,10 @@ def to_rap_format(
     features.update({"__rap_missing": Value("int32"), "__rap_relative": Value("int32"),
                      "__rap_unmatched": Value("bool"), "__rap_ambiguous": Value("bool")})
     features.update({name: Value("bool") for name in watched})
+    if len(ds) == 0:
+        # datasets' map returns an empty dataset as it is, without the new columns: build the empty
+        # canonical dataset from the features the conversion would write.
+        return _empty_canonical(ds, features, dropped=[*stats, *(f"source_{name}" for name in shadowed)])
     remove = [c for c in image_cols if c != "images"]
     converted = ds.map(
         convert,
@@ -748,6 +753,20 @@ def to_rap_format(
     _warn_missing_answers(converted)
     rest = [c for c in converted.column_names if c not in CANONICAL_COLUMNS]
     return converted.select_columns([*CANONICAL_COLUMNS, *rest])
+
+
+def _empty_canonical(ds, features: Mapping[str, Any], dropped: Sequence[str]):
+    """The conversion of `ds`, a dataset with no rows: its kept columns and the canonical ones, with
+    the features a conversion writes (canonical columns first), and `ds`'s info (where the rows came
+    from)."""
+    from datasets import Dataset, Features
+
+    kept = Features({name: feature for name, feature in features.items() if name not in dropped})
+    info = ds.info.copy()
+    info.features = kept
+    empty = Dataset.from_dict({name: [] for name in kept}, features=kept, info=info, split=ds.split)
+    rest = [c for c in empty.column_names if c not in CANONICAL_COLUMNS]
+    return empty.select_columns([*CANONICAL_COLUMNS, *rest])
 
 
 def _refusal(columns: Sequence[str], why: str) -> ValueError:
@@ -898,5 +917,5 @@ def ensure_canonical(ds, where: str = "this function") -> None:
     if missing:
         raise ValueError(
             f"{where} needs canonical RAP rows; missing columns {', '.join(missing)}. "
-            "Convert the dataset first with rap_hf.to_rap_format(ds)."
+            "Convert the dataset first: `rap-hf convert` (or rap_hf.to_rap_format(ds))."
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from ..config import check_range
 from ..data.schema import ColumnMapping
 from ..embedded import DEFAULT_RECIPE, EmbeddedRecipe
 
@@ -66,16 +67,14 @@ class QuickstartConfig(ColumnMapping):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.seeds is not None and self.seeds < 1:
-            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
-        if not -1.0 <= self.cde_threshold <= 1.0:
-            raise ValueError(f"cde_threshold is compared with D in [-1, 1], got {self.cde_threshold}")
-        if self.epochs <= 0:
-            raise ValueError(f"epochs must be > 0, got {self.epochs}")
+        check_range(self, "seeds", low=1)
+        check_range(self, "cde_threshold", low=-1, high=1, why=" (D = acc_image - acc_text lies in it)")
+        check_range(self, "epochs", low=0, low_open=True)
+        check_range(self, "learning_rate", low=0, low_open=True)
+        check_range(self, "num_generations", low=2, why=" (GRPO compares the rollouts of a prompt with each other)")
+        check_range(self, "prompts_per_step", low=1)
         for name in ("pool_rows", "heldout_rows", "max_new_tokens"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+            check_range(self, name, low=1)
 
     @property
     def num_seeds(self) -> int:

@@ -327,7 +327,7 @@ def train_arm(model: str, rows, *, steps: int, seed: int, config: QuickstartConf
         output_dir=str(output_dir),
         use_cpu=not gpu,
         bf16=gpu,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         model_init_kwargs={"dtype": pick_dtype("auto", device)},
         num_generations=config.num_generations,
         per_device_train_batch_size=config.num_generations * prompts_per_step(len(rows), config),
@@ -521,9 +521,12 @@ def _run(config: QuickstartConfig, echo: Callable[[str], None]) -> dict[str, Any
         subset_id, model_id = f"{config.hub_prefix}-subset", f"{config.hub_prefix}-model"
         for tree in ("subset", "model"):  # an earlier run's trees: rewritten, never mixed with this one's
             shutil.rmtree(out / "hub" / tree, ignore_errors=True)
-        hub["subset"] = str(push_subset(subsets.rap, subset_id, local_dir=out / "hub" / "subset",
-                                        source_dataset=config.dataset, scorer=rap_config,
-                                        scorer_model=config.model))
+        if subsets.rap.report.kept:  # an empty subset is not published (push_subset refuses it)
+            hub["subset"] = str(push_subset(subsets.rap, subset_id, local_dir=out / "hub" / "subset",
+                                            source_dataset=config.dataset, scorer=rap_config,
+                                            scorer_model=config.model))
+        else:
+            hub["subset"] = None
         if checkpoints["rap"]:
             summary = json.loads((out / "eval" / "rap-seed0" / "summary.json").read_text())
             hub["model"] = str(push_checkpoint(checkpoints["rap"][0], model_id, local_dir=out / "hub" / "model",

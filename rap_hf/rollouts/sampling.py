@@ -106,7 +106,7 @@ class SeededSampler:
 
     def __init__(self, seeds: Sequence[int], *, temperature: float = 1.0, top_p: float = 1.0):
         if temperature <= 0:
-            raise ValueError("SeededSampler samples; use temperature > 0")
+            raise ValueError(f"SeededSampler samples; use temperature > 0 (--temperature), got {temperature}")
         self.seeds = torch.tensor(list(seeds), dtype=torch.int64)
         self.temperature = temperature
         self.top_p = top_p

@@ -18,9 +18,9 @@ be scored gets `rap_error` and None scores; the rest of its batch is scored.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,6 +37,7 @@ from .rollout_cde import RolloutCDE
 from .step import ScoringStep, StepContext
 
 CANONICAL_INPUTS = ("rap_id", "question", "answer", "images")
+logger = logging.getLogger(__name__)
 
 
 class Scorer:
@@ -174,7 +175,7 @@ class Scorer:
             if column not in batch:
                 raise ValueError(
                     f"{type(self).__name__} needs canonical RAP rows; column {column!r} is missing. "
-                    "Convert the dataset with rap_hf.to_rap_format(ds) first."
+                    "Convert the dataset first: `rap-hf convert` (or rap_hf.to_rap_format(ds))."
                 )
         steps = self.steps
         self._load(rank)
@@ -207,8 +208,12 @@ class Scorer:
         return False
 
     def _load(self, rank: int | None = None) -> None:
+        if self.scoring_model.loaded:
+            return
         self.scoring_model.load(device=self.config.device, dtype=self.config.dtype, rank=rank,
                                 processor_settings=self.config.processor_settings())
+        if any(step.needs_rollouts for step in self.steps):
+            _warn_if_slow_on_cpu(self.config, self.scoring_model.device)
 
     def explain_attention(self, row: Mapping[str, Any], response: str | None = None) -> AttentionMap:
         """ACE's attention over one response of a canonical `row`, token by token.
@@ -290,6 +295,26 @@ def rap_steps(config: RAPConfig) -> list[ScoringStep]:
     if config.compute_logit_cde:
         steps.append(LogitCDE())
     return steps
+
+
+_WARNED_CPU = False
+# Rollout tokens per row (both conditions) above which a CPU takes minutes per handful of rows.
+SLOW_ON_CPU_TOKENS = 4096
+
+
+def _warn_if_slow_on_cpu(config: RAPConfig, device) -> None:
+    """Say once per process, at the start, that the paper's settings are slow on a CPU, and how to try
+    things quickly."""
+    global _WARNED_CPU
+    tokens = 2 * config.num_rollouts * config.max_new_tokens
+    if _WARNED_CPU or device.type != "cpu" or tokens < SLOW_ON_CPU_TOKENS:
+        return
+    _WARNED_CPU = True
+    logger.warning(
+        "Scoring on the CPU with %d rollouts per condition of up to %d new tokens (up to %d tokens a row) takes "
+        "minutes per handful of rows. For a quick trial: --num-rollouts 2 --max-new-tokens 64 (RAPConfig("
+        "num_rollouts=2, max_new_tokens=64)); on a machine with a GPU, --device cuda.",
+        config.num_rollouts, config.max_new_tokens, tokens)
 
 
 def _typed_output(batch, out: dict[str, list], declared: Mapping[str, ColumnSpec]) -> dict[str, list]:

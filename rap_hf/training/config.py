@@ -1,7 +1,7 @@
 """`RAPGRPOConfig`: TRL's `GRPOConfig` plus the few fields the RAP trainer adds.
 
 Everything else (learning rate, `num_generations`, `beta`, vLLM, DeepSpeed, ...) is TRL's, with
-TRL's defaults; the paper's values live in the recipes under `configs/`.
+TRL's defaults; the paper's values live in the packaged recipes, `rap_hf/recipes/`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,14 @@ class RAPGRPOConfig(GRPOConfig, PixelBounds):
     """Configuration of `RAPGRPOTrainer`: `GRPOConfig` plus prompt building, image resolution
     (`min_pixels` / `max_pixels`, the paper's by default: the same as scoring's) and online replacement."""
 
+    # TRL gives transformers' deprecated alias a default (True), so every GRPOConfig would warn that
+    # `gradient_checkpointing` is deprecated. Unset here: the current field, `activation_checkpointing`,
+    # carries TRL's default instead (see __post_init__); the alias still works, with transformers' warning.
+    gradient_checkpointing: bool | None = field(
+        default=None,
+        metadata={"help": "Deprecated alias of `activation_checkpointing` (transformers), which is on unless set "
+                          "(TRL's default). `rap-hf train` reads this flag as --activation_checkpointing."},
+    )
     format_prompt: str | None = field(
         default=FORMAT_PROMPT,
         metadata={"help": "Instruction appended to each question when canonical RAP rows are converted for "
@@ -45,5 +53,10 @@ class RAPGRPOConfig(GRPOConfig, PixelBounds):
     )
 
     def __post_init__(self) -> None:
+        if self.activation_checkpointing is None and self.gradient_checkpointing is None:
+            self.activation_checkpointing = True  # TRL's default, under its current name
         super().__post_init__()
         self.check_pixel_bounds()
+        if not isinstance(self.replacement_reward, str) or not self.replacement_reward.strip():
+            raise ValueError(f"replacement_reward must name a reward function (e.g. accuracy_reward), got "
+                             f"{self.replacement_reward!r} (--replacement_reward on the command line)")

@@ -8,7 +8,9 @@ training rows; a `rap_train_index` column then tells the trainer which row each 
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from typing import Any, Literal
 
 import numpy as np
@@ -32,12 +34,63 @@ def _row_names(ds, rows: np.ndarray, limit: int = 5) -> str:
     return ", ".join(str(i) for i in ids) + more
 
 
+def empty_training_message(where: str, report=None, *, then: str | None = None) -> str:
+    """One line: there is nothing to train on in `where`, why (the selection report's `why_none_kept`
+    when there is a report), and what to do (`then`, default: select again)."""
+    why = report.why_none_kept if report is not None else None
+    then = then or ("Then select again with the change (`rap-hf select`, or rap_hf.select) and train on the rows "
+                    "it keeps.")
+    if why:
+        return f"Nothing to train on: {where} kept no row. {why} {then}"
+    return (f"Nothing to train on: {where} has no rows. Give rows to train on (a `rap-hf select` folder that kept "
+            "some, canonical RAP rows or TRL rows).")
+
+
+def refuse_empty_training(data: Any, what: str = "train_dataset") -> None:
+    """Raise `ValueError` in one line when there is nothing to train on: a `Selection` that kept no row,
+    or a dataset without rows. Called before any model is loaded; a stream cannot be counted and passes."""
+    from datasets import Dataset
+
+    if _is_selection(data):
+        if len(data.dataset) == 0:
+            raise ValueError(empty_training_message(f"the Selection given as {what} ({data.report.mode} mode)",
+                                                    data.report))
+    elif isinstance(data, Dataset) and len(data) == 0:
+        if "rap_keep" in data.column_names:  # the kept rows of a selection, without its report
+            raise ValueError(f"Nothing to train on: {what} has no rows (the rows a selection kept, and it kept "
+                             "none). Its report (report.md, or Selection.report) says why; select again with the "
+                             "change (`rap-hf select`, or rap_hf.select) and train on the rows it keeps.")
+        raise ValueError(empty_training_message(what))
+
+
+def selection_training_rows(folder: str | os.PathLike):
+    """The kept rows of a folder written by `rap-hf select --output` (or `Selection.save_to_disk`).
+
+    Refuses a selection that kept no row in one line that says why (from its report) and what to do:
+    `rap-hf train` calls this before it loads the model. (`datasets` cannot even load a saved dataset
+    without rows.)"""
+    from datasets import load_from_disk
+
+    from ..selection import DATASET_FOLDER, REPORT_JSON, SelectionReport
+
+    report_path = os.path.join(folder, REPORT_JSON)
+    if os.path.exists(report_path):
+        with open(report_path) as f:
+            report = SelectionReport.from_dict(json.load(f))
+        if report.kept == 0:
+            raise ValueError(empty_training_message(
+                f"the selection in {os.fspath(folder)}", report,
+                then="Then select again with the change (`rap-hf select --input SCORED --output DIR ...`) and "
+                     "train on that folder (--dataset DIR)."))
+    return load_from_disk(os.path.join(folder, DATASET_FOLDER))
+
+
 def _check_answers(ds, what: str) -> None:
     if "answer" not in ds.column_names:
         raise ValueError(
             f"{what} has no `answer` column, which the RAP rewards grade against (columns: "
-            f"{', '.join(ds.column_names)}). Convert the rows with rap_hf.to_rap_format, or pass reward_funcs "
-            "that do not need answers."
+            f"{', '.join(ds.column_names)}). Convert the rows first (`rap-hf convert --answer COLUMN`, or "
+            "rap_hf.to_rap_format), or train with rewards that do not need answers (--reward_funcs, or reward_funcs=)."
         )
     answers = ds.select_columns(["answer"]).with_format("arrow")[:].column(0).to_pylist()
     missing = np.flatnonzero([a is None or not str(a).strip() for a in answers])
@@ -62,6 +115,8 @@ def to_training_rows(data: Any, *, format_prompt: str | None, system_prompt: str
 
     what = {"train": "train_dataset", "pool": "replacement_pool", "eval": "eval_dataset"}[role]
     is_pool = role == "pool"
+    if role == "train":
+        refuse_empty_training(data, what)  # an empty replacement pool is not an error: the trainer warns
 
     if _is_selection(data):
         data = data.replacement_pool() if is_pool else data.dataset
@@ -80,7 +135,8 @@ def to_training_rows(data: Any, *, format_prompt: str | None, system_prompt: str
     if role == "train":
         if "rap_keep" not in columns:
             logger.warning(
-                "%s carries no RAP decisions (no `rap_keep` column): it was not chosen with rap_hf.select, so "
+                "%s carries no RAP decisions (no `rap_keep` column): it was not chosen with `rap-hf select` "
+                "(rap_hf.select), so "
                 "this is plain GRPO on all %d rows.", what, len(data),
             )
         else:
@@ -88,10 +144,13 @@ def to_training_rows(data: Any, *, format_prompt: str | None, system_prompt: str
             if len(dropped):
                 raise ValueError(
                     f"{what} holds {len(dropped)} row(s) that selection dropped (rap_keep=False: "
-                    f"{_row_names(data, dropped)}). Pass selection.dataset or the Selection itself, not "
+                    f"{_row_names(data, dropped)}). Train on the kept rows: the `rap-hf select` folder itself "
+                    "(--dataset DIR, not its decisions/); in Python selection.dataset or the Selection, not "
                     "selection.decisions."
                 )
     if is_pool:
+        if len(data) == 0:  # nothing to convert (the trainer warns); `combine_with_pool` aligns its columns
+            return data
         data = hardest_first(data)
     if "prompt" in columns:
         if needs_answer:
@@ -105,7 +164,8 @@ def to_training_rows(data: Any, *, format_prompt: str | None, system_prompt: str
         return to_trl(data, format_prompt=format_prompt, system_prompt=system_prompt)
     raise ValueError(
         f"{what} is neither canonical RAP rows ({', '.join(CANONICAL_COLUMNS)}) nor TRL rows (a `prompt` "
-        f"column); it has {', '.join(data.column_names)}. Convert it with rap_hf.to_rap_format."
+        f"column); it has {', '.join(data.column_names)}. Convert it first: `rap-hf convert` (or "
+        "rap_hf.to_rap_format)."
     )
 
 
@@ -143,7 +203,8 @@ def combine_with_pool(train, pool):
     missing = [c for c in train.column_names if c not in pool.column_names]
     if missing:
         # Training rows keep every column; pool rows get None where they have no value.
-        logger.warning("The replacement pool lacks columns %s: its rows carry None there.", missing)
+        if len(pool):  # (an empty pool has no rows to say this of: the trainer says it is empty)
+            logger.warning("The replacement pool lacks columns %s: its rows carry None there.", missing)
         for column in missing:
             pool = pool.add_column(column, [None] * len(pool), feature=train.features[column])
     pool = pool.select_columns(train.column_names)

@@ -170,7 +170,8 @@ class ReplacementSampler(Sampler[int]):
             raise ValueError(
                 "The checkpoint's replacement state was saved for another training set or pool "
                 f"({state['num_active']} rows, {len(state['pool'])} pool rows; now {self.num_active} and "
-                f"{len(self.pool)}). Resume with the same train_dataset and replacement_pool."
+                f"{len(self.pool)}). Resume with the same train_dataset and replacement_pool (rap-hf train: the "
+                "same --dataset and --replacement_pool)."
             )
         self.epoch = state["epoch"]
         self.slots = list(state["slots"])

@@ -2,18 +2,31 @@
 
 One `trl.TrlParser` reads three dataclasses (`TrainScriptArguments`, `RAPGRPOConfig`,
 `trl.ModelConfig`) from `--config recipe.yaml`; any flag on the command line overrides the recipe.
+The recipes ship with the package (`rap_hf/recipes/`): `--config tiny_cpu` names one from any folder
+(`resolve_recipe`).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..config import parse_mapping
 
 PROG = "rap-hf train"
+# The packaged recipes (package data): `--config NAME` finds `NAME.yaml` here when no such file exists.
+RECIPES_FOLDER = Path(__file__).resolve().parent.parent / "recipes"
+# Where the recipes lay in a checkout before they shipped with the package: `--config configs/NAME.yaml`
+# (the commands older notes show) still names the packaged recipe.
+FORMER_RECIPES_FOLDER = "configs"
+# Training fields transformers renamed: the old flag names the current field, so a flag given with
+# the old name is never silently outweighed by a recipe that sets the current one.
+RENAMED_FIELDS = {"gradient_checkpointing": "activation_checkpointing",
+                  "gradient_checkpointing_kwargs": "activation_checkpointing_kwargs"}
 
 
 @dataclass
@@ -57,20 +70,95 @@ class TrainScriptArguments:
         self.processor_kwargs = parse_mapping(self.processor_kwargs, "processor_kwargs")
 
 
+def packaged_recipes() -> dict[str, Path]:
+    """`{name: path}` of the recipes that ship with rap-hf (`rap_hf/recipes/NAME.yaml`), by name."""
+    return {path.stem: path for path in sorted(RECIPES_FOLDER.glob("*.yaml"))}
+
+
+def resolve_recipe(ref: str | os.PathLike) -> str:
+    """The YAML file `--config REF` means: `REF` when it exists; else the packaged recipe it names,
+    as `tiny_cpu`, `tiny_cpu.yaml` or `configs/tiny_cpu.yaml`, from any folder.
+
+    Raises:
+        FileNotFoundError: no such file and no such packaged recipe; one line that lists the
+            packaged recipes (and the nearest name or path).
+    """
+    from ..references import closest_name, nearest_fix
+
+    text = os.fspath(ref)
+    path = os.path.expanduser(text)
+    if os.path.exists(path):
+        return path
+    recipes = packaged_recipes()
+    folder, name = os.path.split(path)
+    stem = next((name[: -len(ending)] for ending in (".yaml", ".yml") if name.endswith(ending)), name)
+    if stem in recipes and (not folder or os.path.basename(os.path.normpath(folder)) == FORMER_RECIPES_FOLDER):
+        return str(recipes[stem])
+    close = closest_name(stem, list(recipes))
+    if close and not folder:
+        fix = f"did you mean {close}?"
+    elif folder:
+        fix = nearest_fix(path)
+    else:
+        fix = "check the name"
+    example = "tiny_cpu" if "tiny_cpu" in recipes else next(iter(recipes), "NAME")
+    raise FileNotFoundError(f"no recipe file or packaged recipe named {text}; {fix} (packaged recipes: "
+                            f"{', '.join(recipes)}; e.g. --config {example})")
+
+
+def current_argv(argv: Sequence[str]) -> list[str]:
+    """`argv` with `--config REF` naming the recipe file (`resolve_recipe`) and renamed training flags
+    in their current names (`--gradient_checkpointing` -> `--activation_checkpointing`: `RENAMED_FIELDS`);
+    what follows a `--` is left as it is."""
+    out: list[str] = []
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            out.extend(args[i:])
+            break
+        if arg == "--config" and i + 1 < len(args):
+            out += [arg, resolve_recipe(args[i + 1])]
+            i += 2
+            continue
+        if arg.startswith("--config="):
+            out.append("--config=" + resolve_recipe(arg.split("=", 1)[1]))
+        elif arg.startswith("--"):
+            flag, sep, value = arg[2:].partition("=")
+            key = flag.replace("-", "_")
+            negative = key.startswith("no_") and key[3:] in RENAMED_FIELDS
+            base = key[3:] if negative else key
+            out.append(f"--{'no_' if negative else ''}{RENAMED_FIELDS[base]}{sep}{value}" if base in RENAMED_FIELDS
+                       else arg)
+        else:
+            out.append(arg)
+        i += 1
+    return out
+
+
 def make_parser():
     """The one parser of `rap-hf train` (also what the tests parse the recipes with).
 
     `rap_hf.cli_args.ConfigArgumentParser`, the parser of every rap-hf command: TRL's `TrlParser`
-    (flags as TRL's scripts spell them, `--config` recipe), where a bool is also `--no-FLAG`.
+    (flags as TRL's scripts spell them, `--config` recipe), where a bool is also `--no-FLAG`; its
+    `parse_args_and_config` first reads argv through `current_argv` (packaged recipes by name,
+    renamed flags).
     """
     from trl import ModelConfig
 
     from ..cli_args import ConfigArgumentParser
     from .config import RAPGRPOConfig
 
-    return ConfigArgumentParser((TrainScriptArguments, RAPGRPOConfig, ModelConfig), prog=PROG,
-                                description="GRPO on a RAP subset (RAPGRPOTrainer). Give a recipe with --config "
-                                            "configs/<recipe>.yaml; flags override its values.")
+    class TrainArgumentParser(ConfigArgumentParser):
+        def parse_args_and_config(self, args: Sequence[str] | None = None) -> tuple[Any, ...]:
+            return super().parse_args_and_config(current_argv(sys.argv[1:] if args is None else args))
+
+    names = ", ".join(packaged_recipes())
+    return TrainArgumentParser(
+        (TrainScriptArguments, RAPGRPOConfig, ModelConfig), prog=PROG,
+        description=f"GRPO on a RAP subset (RAPGRPOTrainer). Give a recipe with --config: a YAML file, or a recipe "
+                    f"that ships with rap-hf, by name ({names}; e.g. --config tiny_cpu); flags override its values.")
 
 
 def parse_args(argv: Sequence[str]):
@@ -93,14 +181,14 @@ def load_training_rows(script_args: TrainScriptArguments):
     """(train rows, replacement pool or None), as `TrainScriptArguments` describes them."""
     from datasets import load_from_disk
 
-    from ..selection import (DATASET_FOLDER, DECISIONS_FOLDER, REPORT_JSON, Selection, is_selection_folder,
-                             replacement_pool_rows)
+    from ..selection import DECISIONS_FOLDER, REPORT_JSON, Selection, is_selection_folder, replacement_pool_rows
+    from .data import selection_training_rows
 
     ref = script_args.dataset
     if not ref:
         raise ValueError("give the rows to train on: --dataset (or `dataset:` in the recipe)")
     if is_selection_folder(ref):
-        train = load_from_disk(os.path.join(ref, DATASET_FOLDER))
+        train = selection_training_rows(ref)  # refuses a selection that kept nothing, before any model loads
     else:
         train = _load_one(ref, script_args.dataset_split, "choose one with --dataset_split")
 
@@ -152,15 +240,17 @@ def resolve_reward_funcs(names: Sequence[str] | None) -> list | None:
 
 def train(script_args: TrainScriptArguments, training_args: Any, model_args: Any) -> str:
     """Load the model and rows, run `RAPGRPOTrainer`, save model and processor; return the folder."""
-    from transformers import AutoModelForImageTextToText
     from trl import get_peft_config, get_quantization_config
 
-    from ..modeling import load_processor
+    from ..hub import save_training_record
+    from ..modeling import load_image_text_model, load_processor
+    from ..references import check_reference
     from .trainer import RAPGRPOTrainer
 
     name = model_args.model_name_or_path
     if not name:
         raise ValueError("give the model to train: --model_name_or_path (or `model_name_or_path:` in the recipe)")
+    name = check_reference(name, "model")  # a mistyped path fails now, before the rows are read or the Hub asked
     train_rows, pool = load_training_rows(script_args)
     reward_funcs = resolve_reward_funcs(script_args.reward_funcs)
 
@@ -175,7 +265,7 @@ def train(script_args: TrainScriptArguments, training_args: Any, model_args: Any
         load_kwargs.update(quantization_config=quantization_config,
                            device_map={"": PartialState().local_process_index})
     load_kwargs.update(training_args.model_init_kwargs or {})  # the recipe's own loading options win
-    model = AutoModelForImageTextToText.from_pretrained(name, **load_kwargs)
+    model = load_image_text_model(name, **load_kwargs)
     # Left padding and truncation, as GRPOTrainer loads a processor itself: prompts are batched for generation.
     processor_kwargs = {"revision": model_args.model_revision, "padding_side": "left", "truncation_side": "left",
                         "trust_remote_code": training_args.trust_remote_code, **(script_args.processor_kwargs or {})}
@@ -196,6 +286,8 @@ def train(script_args: TrainScriptArguments, training_args: Any, model_args: Any
     trainer.save_model(output_dir)
     if trainer.is_world_process_zero():
         processor.save_pretrained(output_dir)
+    # What the card needs (rewards, settings, compute, base model), for `rap-hf push checkpoint --folder`.
+    save_training_record(trainer, output_dir)
     what = "LoRA adapter" if model_args.use_peft else "model"
     trainer.accelerator.print(f"Checkpoint: saved the trained {what} and its processor to {output_dir} "
                               "(AutoModelForImageTextToText / AutoProcessor .from_pretrained)")

@@ -26,7 +26,7 @@ from trl.trainer.utils import get_callable_name, is_async_callable
 from ..prompts import FORMAT_PROMPT
 from ..rewards import ACCURACY_WEIGHT, accuracy_reward, rap_reward
 from .config import RAPGRPOConfig
-from .data import INDEX_COLUMN, combine_with_pool, rows_digest, to_training_rows
+from .data import INDEX_COLUMN, combine_with_pool, refuse_empty_training, rows_digest, to_training_rows
 from .sampler import ReplacementSampler
 
 logger = logging.getLogger(__name__)
@@ -85,8 +85,8 @@ def _with_recorder(reward_funcs: list, replacement_reward: str) -> tuple[list, O
     else:
         raise ValueError(
             f"replacement_reward={replacement_reward!r} is none of the synchronous Python reward functions "
-            f"({', '.join(names) or 'none'}). Name one of them, or use 'accuracy_reward' with at least one "
-            "Python reward function."
+            f"({', '.join(names) or 'none'}). Name one of them (--replacement_reward on the command line), or "
+            "use 'accuracy_reward' with at least one Python reward function."
         )
     recorder = OutcomeRecorder(reward_funcs[position], grade_accuracy=grade)
     wrapped = list(reward_funcs)
@@ -139,6 +139,7 @@ class RAPGRPOTrainer(GRPOTrainer):
 
     def __init__(self, model, args: RAPGRPOConfig | None = None, *, train_dataset=None, reward_funcs=None,
                  replacement_pool=None, eval_dataset=None, processing_class=None, callbacks=None, **kwargs):
+        refuse_empty_training(train_dataset)  # nothing to train on: say why before anything is built or loaded
         if isinstance(model, os.PathLike):
             model = os.fspath(model)  # TRL takes ids and paths as strings
         if args is None:
@@ -175,7 +176,8 @@ class RAPGRPOTrainer(GRPOTrainer):
                                 "Selection, not a stream, with replacement_pool")
             if getattr(args, "remove_unused_columns", False):
                 raise ValueError("Online replacement reads the rap_train_index column in the reward call: set "
-                                 "remove_unused_columns=False (GRPOConfig's default) with replacement_pool")
+                                 "remove_unused_columns=False (GRPOConfig's default; --remove_unused_columns false "
+                                 "on the command line) with a replacement pool")
             pool = to_training_rows(replacement_pool, **rows, role="pool")
             if len(pool) == 0:
                 logger.warning("The replacement pool is empty: training on a fixed set of %d rows.", len(train))
@@ -223,7 +225,8 @@ class RAPGRPOTrainer(GRPOTrainer):
             saved = self._resume_state.get("rows_digest")
             if saved is not None and saved != self._rows_digest:
                 raise ValueError("The checkpoint's replacement state belongs to other training rows or another pool "
-                                 "(their rap_ids differ). Resume with the same train_dataset and replacement_pool.")
+                                 "(their rap_ids differ). Resume with the same train_dataset and replacement_pool "
+                                 "(rap-hf train: the same --dataset and --replacement_pool).")
             sampler.load_state_dict(self._resume_state)
         self.replacement_sampler = sampler
         return sampler
