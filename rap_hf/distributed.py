@@ -32,13 +32,14 @@ from types import SimpleNamespace
 from typing import Any
 
 from . import __version__
+from .data.io import SCORING_RECORD
 from .data.schema import rap_ids_digest
 from .rollouts.sampling import SAMPLER_NAME
 
 DEFAULT_SHARD_ROWS = 256
 MANIFEST = "manifest.json"
 # Written inside the merged output: how its rows were scored. A re-run that finds it has nothing to do.
-RECORD = "rap_scoring.json"
+RECORD = SCORING_RECORD
 # RAPConfig fields that choose where and in which groups rows run, not what is computed: a resume may
 # change them (a smaller batch after an out-of-memory error, another machine).
 EXECUTION_FIELDS = ("device", "batch_size")

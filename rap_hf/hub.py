@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .data.io import SCORING_RECORD
 from .selection import DATASET_FOLDER, DECISIONS_FOLDER, REASON_MEANINGS
 
 logger = logging.getLogger(__name__)
@@ -31,9 +32,6 @@ SPACE_DIR = Path(__file__).resolve().parent.parent / "spaces_demo"  # the Space'
 
 DATASET_TAGS = ["rap", "data-selection", "vision-language", "multimodal-reasoning", "grpo"]
 MODEL_TAGS = ["rap", "grpo", "trl", "vision-language", "multimodal-reasoning"]
-# What `rap-hf score` writes into its merged output (`rap_hf.distributed.RECORD`, named again here so
-# that publishing and `rap-hf select`, which copies it into the selection folder, do not import torch).
-SCORING_RECORD = "rap_scoring.json"
 # What a run records next to the model it trained (`save_training_record`; `push_checkpoint` reads it).
 TRAINING_RECORD = "rap_training.json"
 # Training state that a published model does not need (and pickles that the Hub flags).

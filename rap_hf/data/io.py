@@ -17,6 +17,11 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+# Written by sharded scoring (`rap-hf score`) inside its merged output: how the rows were scored (the
+# model, the RAPConfig, the rows). `rap-hf select` keeps a copy next to a selection and the dataset
+# card reads it (`rap_hf.hub`), without importing the scoring code.
+SCORING_RECORD = "rap_scoring.json"
+
 
 def load_rows(ref: str, split: str | None = None, *, single: bool = False):
     """Load `ref` as a `Dataset` (or `DatasetDict` when `split` is None and there are several).
