@@ -460,16 +460,14 @@ def _local_worker(job: ShardedScoring, missing: list[Shard], rank: int, world_si
 
 # --------------------------------------------------------------------- helpers
 def _split_by_node(shards: list[Shard], rank: int, world_size: int) -> list[Shard]:
-    """This rank's contiguous block of `shards`, exactly as `datasets.distributed.split_dataset_by_node`
-    splits a map-style dataset (applied to the shard list, so a resumed run spreads only the missing
-    shards, over any number of processes)."""
-    if world_size == 1:
-        return list(shards)
-    from datasets import Dataset
-    from datasets.distributed import split_dataset_by_node
-
-    positions = Dataset.from_dict({"position": list(range(len(shards)))})
-    return [shards[i] for i in split_dataset_by_node(positions, rank=rank, world_size=world_size)["position"]]
+    """This rank's contiguous block of `shards`, as `datasets.distributed.split_dataset_by_node` splits
+    a map-style dataset: the first `len % world_size` ranks take one more. Applied to the shard list, so
+    a resumed run spreads only the missing shards over any number of processes; with fewer missing
+    shards than ranks, the ranks left over get none, wait, and exit (split_dataset_by_node itself
+    fails on such a split)."""
+    per_rank, extra = divmod(len(shards), world_size)
+    start = rank * per_rank + min(rank, extra)
+    return list(shards[start : start + per_rank + (1 if rank < extra else 0)])
 
 
 def _settings_fingerprint(scorer, rows_digest: str) -> str:

@@ -160,6 +160,34 @@ def test_lost_shards_are_redone_by_local_workers_and_the_others_are_untouched(si
     _assert_same_rows(load_from_disk(str(out)), load_from_disk(str(single)))
 
 
+def test_fewer_missing_shards_than_ranks(single, model, rows_dir, tmp_path):
+    """A resumed run usually has fewer missing shards than ranks: with one shard left and two ranks, the
+    idle rank waits and exits cleanly, and the output has every row once, in input order."""
+    from rap_hf.distributed import _split_by_node
+
+    for count in range(7):
+        for world_size in (1, 2, 3, 5):
+            blocks = [_split_by_node(list(range(count)), rank, world_size) for rank in range(world_size)]
+            assert sum(blocks, []) == list(range(count))  # contiguous, in order, each shard once
+            assert max(map(len, blocks)) - min(map(len, blocks)) <= 1
+    out = tmp_path / "scored"
+    assert main(_score_args(model, rows_dir, out, "--keep-shards")) == 0
+    shutil.rmtree(out)
+    (out.with_name("scored.shards") / "shard-00003-of-00004.arrow").unlink()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", str(port), "-m", "rap_hf", *_score_args(model, rows_dir, out, "--keep-shards")]
+    result = subprocess.run(command, env=_subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "rank 0/2: 1 of 1 missing shards (2 rows)" in result.stderr
+    assert "rank 1/2: 0 of 1 missing shards (0 rows)" in result.stderr
+    assert "2 scored in this run, 6 from earlier shards" in result.stdout
+    _assert_same_rows(load_from_disk(str(out)), load_from_disk(str(single)))
+
+
 def test_resuming_with_other_settings_is_refused(single, model, tiny_vlm_paths, rows_dir, tmp_path, capsys):
     # A finished output.
     assert main([*_score_args(model, rows_dir, single), "--num-rollouts", "3"]) == 1
