@@ -53,6 +53,19 @@ def _score_args(model, rows_dir, out, *extra):
             "--shard-rows", str(SHARD_ROWS), *FLAGS, *extra]
 
 
+def _score_on_two_ranks(model, rows_dir, out) -> subprocess.CompletedProcess:
+    """`rap-hf score` on two CPU ranks under `accelerate launch --multi_gpu`; asserts it succeeded."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", str(port), "-m", "rap_hf", *_score_args(model, rows_dir, out, "--keep-shards")]
+    result = subprocess.run(command, env=_subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
 def _subprocess_env():
     return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
 
@@ -98,14 +111,7 @@ def test_two_processes_under_accelerate_launch(single, model, rows_dir, tmp_path
     multi-process launcher (`--multi_gpu`, torchrun underneath) starts two, and the scorer's
     `PartialState(cpu=True)` joins them into one gloo group."""
     out = tmp_path / "scored"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               "--main_process_port", str(port), "-m", "rap_hf", *_score_args(model, rows_dir, out, "--keep-shards")]
-    result = subprocess.run(command, env=_subprocess_env(), capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = _score_on_two_ranks(model, rows_dir, out)
     # Both ranks scored their half of the shards, with their own progress bar.
     assert "rank 0/2: scored 4 rows" in result.stderr and "rank 1/2: scored 4 rows" in result.stderr
     assert result.stdout.count("Scored 8 rows (0 with rap_error)") == 1  # one final line, from rank 0
@@ -174,14 +180,7 @@ def test_fewer_missing_shards_than_ranks(single, model, rows_dir, tmp_path):
     assert main(_score_args(model, rows_dir, out, "--keep-shards")) == 0
     shutil.rmtree(out)
     (out.with_name("scored.shards") / "shard-00003-of-00004.arrow").unlink()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               "--main_process_port", str(port), "-m", "rap_hf", *_score_args(model, rows_dir, out, "--keep-shards")]
-    result = subprocess.run(command, env=_subprocess_env(), capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = _score_on_two_ranks(model, rows_dir, out)
     assert "rank 0/2: 1 of 1 missing shards (2 rows)" in result.stderr
     assert "rank 1/2: 0 of 1 missing shards (0 rows)" in result.stderr
     assert "2 scored in this run, 6 from earlier shards" in result.stdout

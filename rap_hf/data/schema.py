@@ -816,42 +816,34 @@ def _report(converted, watched: Mapping[str, str], duplicates: set[str], image_c
             "%d of %d rows have no image (images from %s; e.g. %s); scoring marks them with rap_error",
             without, total, source, example(empty),
         )
+    def warn_rows(mask, message: str) -> None:
+        """Warn, when any row is in `mask`: `message` with its count, the total and an example row."""
+        count = pc.sum(mask).as_py() or 0
+        if count:
+            logger.warning(message, count, total, example(mask))
+
     missing = table.column("__rap_missing")
-    n_missing = pc.sum(pc.greater(missing, 0)).as_py() or 0
-    if n_missing:
-        row = pc.index(pc.greater(missing, 0), True).as_py()
+    has_missing = pc.greater(missing, 0)
+    if pc.any(has_missing).as_py():
+        row = pc.index(has_missing, True).as_py()
         path = next((r["path"] for r in table.column("images")[row].as_py() if names_missing_file(r)
                      and not is_unresolved_path(r)), "(found since)")
         logger.warning(
             "%d of %d rows name image files that do not exist (%d files; e.g. %s: %s); they keep their paths "
             "and fail alone when decoded (rap_error)",
-            n_missing, total, pc.sum(missing).as_py(), example(pc.greater(missing, 0)), path,
+            pc.sum(has_missing).as_py(), total, pc.sum(missing).as_py(), example(has_missing), path,
         )
-    relative = table.column("__rap_relative")
-    n_relative = pc.sum(pc.greater(relative, 0)).as_py() or 0
-    if n_relative:
-        logger.warning(
-            "%d of %d rows name images by relative paths and no folder is known to resolve them against (the rows "
-            "did not come from a data file through rap_hf.data.io.load_rows; e.g. %s); pass image_root= "
-            "(rap-hf: --image-root) with the folder they are relative to",
-            n_relative, total, example(pc.greater(relative, 0)),
-        )
-    unmatched = table.column("__rap_unmatched")
-    n_unmatched = pc.sum(unmatched).as_py() or 0
-    if n_unmatched:
-        logger.warning(
-            "%d of %d multiple-choice rows have an answer that is no option letter, option text or option index "
-            "(e.g. %s); it was kept as written",
-            n_unmatched, total, example(unmatched),
-        )
-    ambiguous = table.column("__rap_ambiguous")
-    n_ambiguous = pc.sum(ambiguous).as_py() or 0
-    if n_ambiguous:
-        logger.warning(
-            "%d of %d rows have an integer answer that is also the text of another option (e.g. %s); it was read as "
-            "a 0-based option index (ScienceQA's convention): store the answer as text to match an option's text",
-            n_ambiguous, total, example(ambiguous),
-        )
+    warn_rows(pc.greater(table.column("__rap_relative"), 0),
+              "%d of %d rows name images by relative paths and no folder is known to resolve them against (the "
+              "rows did not come from a data file through rap_hf.data.io.load_rows; e.g. %s); pass image_root= "
+              "(rap-hf: --image-root) with the folder they are relative to")
+    warn_rows(table.column("__rap_unmatched"),
+              "%d of %d multiple-choice rows have an answer that is no option letter, option text or option index "
+              "(e.g. %s); it was kept as written")
+    warn_rows(table.column("__rap_ambiguous"),
+              "%d of %d rows have an integer answer that is also the text of another option (e.g. %s); it was "
+              "read as a 0-based option index (ScienceQA's convention): store the answer as text to match an "
+              "option's text")
 
 
 def _drop_unchanged_sources(ds, shadowed: Sequence[str]):
