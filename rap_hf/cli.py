@@ -15,8 +15,11 @@ column-mapping vocabulary, `rap_hf.data.schema.ColumnMapping` (`--preset --quest
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +30,14 @@ from .data.schema import ColumnMapping
 
 if TYPE_CHECKING:
     from .cli_args import ConfigArgumentParser
+
+# Exit statuses of `rap-hf score` (the other commands use 0, 1 and 2): 0 only when OUTPUT holds every
+# row; 128 + N when stopped by signal N (130 Ctrl-C, 143 SIGTERM), finished shards kept.
+EXIT_OK = 0
+EXIT_FAILED = 1  # an error, one line (or every row failed: the output holds only rap_error)
+EXIT_USAGE = 2  # a flag argparse refused
+EXIT_INCOMPLETE = 3  # shards missing (a worker died): finished ones kept, the same command scores the rest
+EXIT_BUSY = 4  # another run is writing the same output
 
 AVAILABLE = {
     "quickstart": "the whole pipeline on the embedded world (world -> warm-up -> scoring -> selection -> GRPO -> "
@@ -81,6 +92,16 @@ class ScoreArguments(ColumnMapping):
     overwrite: bool = field(default=False, metadata={
         "help": "Discard OUTPUT and OUTPUT.shards/ of an earlier run and score afresh (otherwise a re-run "
                 "resumes, and refuses if its settings differ)"})
+    engine: str = field(default="processes", metadata={
+        "choices": ["processes", "ray"],
+        "help": "What runs the shards: 'processes' (this process, --num-proc local workers, or the ranks of "
+                "accelerate launch / torchrun) or 'ray' (one Ray task per shard on a Ray cluster: many nodes, "
+                "pre-emptible workers; pip install 'rap-hf[ray]')"})
+    ray_address: str | None = field(default=None, metadata={
+        "help": "With --engine ray: the cluster to join ('auto' on a node of a running cluster); default: start "
+                "a local one with --num-proc CPUs (all of them when omitted)"})
+    ray_max_retries: int = field(default=3, metadata={
+        "help": "With --engine ray: how often a shard whose worker or node died is scored again elsewhere"})
 
 
 @dataclass
@@ -214,7 +235,7 @@ def _cmd_score(argv: Sequence[str]) -> int:
 
     from .data.io import load_rows
     from .data.schema import CANONICAL_COLUMNS, to_rap_format
-    from .distributed import ShardedScoring, process_state, run, run_local
+    from .distributed import IncompleteRun, OutputBusy, ShardedScoring, process_state, run, run_local
     from .references import check_reference
     from .scoring import RAPScorer
 
@@ -237,16 +258,26 @@ def _cmd_score(argv: Sequence[str]) -> int:
     job = ShardedScoring(RAPScorer(args.model, config), ds, args.output, shard_rows=args.shard_rows,
                          map_batch_size=args.map_batch_size, keep_shards=args.keep_shards)
     try:
-        with job.cleaned_up_on_failure():
-            if args.num_proc and args.num_proc > 1:
+        with _stopped_by_sigterm(), job.cleaned_up_on_failure():
+            if args.engine == "ray":
+                from .distributed.ray_engine import run_ray
+
+                summary = run_ray(job, address=args.ray_address, num_cpus=args.num_proc,
+                                  max_retries=args.ray_max_retries, overwrite=args.overwrite)
+            elif args.num_proc and args.num_proc > 1:
                 summary = run_local(job, args.num_proc, overwrite=args.overwrite)
             else:
                 summary = run(job, overwrite=args.overwrite, state=state)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (pre-emption; torchrun stopping the ranks)
         if state.is_main_process:
-            print(f"rap-hf score: interrupted; {job.rows_on_disk()} of {len(ds)} rows are scored and safe in "
-                  f"{job.shard_dir}: run the same command to resume", file=sys.stderr)
-        return 130
+            what = "interrupted" if not isinstance(stop, _Stopped) else f"stopped by {stop.signal.name}"
+            print(f"rap-hf score: {what}; {job.rows_on_disk()} of {len(ds)} rows are scored and safe in "
+                  f"{job.shard_dir}{_still_to_score(job)}: run the same command to resume", file=sys.stderr)
+        return 128 + (stop.signal if isinstance(stop, _Stopped) else signal.SIGINT)
+    except (IncompleteRun, OutputBusy) as error:
+        if state.is_main_process:
+            print(f"rap-hf score: {error}", file=sys.stderr)
+        return EXIT_INCOMPLETE if isinstance(error, IncompleteRun) else EXIT_BUSY
     finally:
         if state.num_processes > 1:
             # Leave the process group before exiting: otherwise its threads can still be running at
@@ -255,8 +286,41 @@ def _cmd_score(argv: Sequence[str]) -> int:
     if summary is not None:  # the main process; the others only wrote shards
         print(summary.report())
         if summary.all_failed:
-            return 1
-    return 0
+            return EXIT_FAILED
+    return EXIT_OK
+
+
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM turned into an exception, so a stopped run ends like Ctrl-C: finished shards kept, one line."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signal = signal.Signals(signum)
+
+
+@contextlib.contextmanager
+def _stopped_by_sigterm():
+    def stop(signum, frame):
+        raise _Stopped(signum)
+
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _still_to_score(job) -> str:
+    from .distributed import describe_shards
+
+    try:
+        missing = job.missing()
+    except Exception:  # interrupted before the plan existed (the rows are still loading)
+        return ""
+    return f" ({describe_shards(missing)} still to score)" if missing else ""
 
 
 def _cmd_select(argv: Sequence[str]) -> int:
@@ -465,7 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # A config command parses `rest` itself: its usage errors exit with status 2 like argparse's.
         return args.func(rest) if own_flags else args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError, NotImplementedError, OSError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, NotImplementedError, OSError, ImportError) as error:
         print(f"rap-hf {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C: one line, and the shell's status for it (128 + SIGINT)

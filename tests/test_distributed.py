@@ -1,60 +1,33 @@
 """Sharded, resumable scoring (`rap-hf score`): one process, two under `accelerate launch`, resume."""
 
 import json
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import pytest
-import torch
 from datasets import load_from_disk
+from distributed_helpers import (  # noqa: F401  (fixtures)
+    model,
+    one_thread,
+    rows_dir,
+    single,
+)
+from distributed_helpers import assert_same_rows as _assert_same_rows
+from distributed_helpers import score_args as _score_args
+from distributed_helpers import shard_files as _shard_files
+from distributed_helpers import subprocess_env as _subprocess_env
 
 from rap_hf import RAPConfig, RAPScorer
 from rap_hf.cli import main
 from rap_hf.rollouts.sampling import SAMPLER_NAME
 
-# On the CPU even where there is a GPU: the two-process test runs two CPU ranks, and all must agree.
-FLAGS = ["--num-rollouts", "2", "--max-new-tokens", "6", "--no-compute-ace", "--map-batch-size", "2", "--device", "cpu",
-         # Pixel bounds through every rank, the manifest and the merge: 56 x 56, the tiny model's own size.
-         "--min-pixels", "3136", "--max-pixels", "3136"]
-SHARD_ROWS = 2  # 8 rows: 4 shards
-# Floats from separate processes may differ in the last bits (thread counts decide reduction order).
-FLOAT_COLUMNS = ("rap_logit_cde", "rap_ace")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on 2 busy cores, two threads contend and run tiny models many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def rows_dir(world, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sharded") / "rows"
-    world["train"].select(range(8)).save_to_disk(str(folder))
-    return folder
-
-
-@pytest.fixture(scope="module")
-def model(tiny_vlm_paths):
-    return str(tiny_vlm_paths["qwen2_5_vl"])
-
-
-def _score_args(model, rows_dir, out, *extra):
-    return ["score", "--model", model, "--dataset", str(rows_dir), "--output", str(out),
-            "--shard-rows", str(SHARD_ROWS), *FLAGS, *extra]
-
 
 def _score_on_two_ranks(model, rows_dir, out) -> subprocess.CompletedProcess:
     """`rap-hf score` on two CPU ranks under `accelerate launch --multi_gpu`; asserts it succeeded."""
+    import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -64,34 +37,6 @@ def _score_on_two_ranks(model, rows_dir, out) -> subprocess.CompletedProcess:
     result = subprocess.run(command, env=_subprocess_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
-
-
-def _subprocess_env():
-    return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
-
-
-def _shard_files(out: Path) -> dict[str, tuple[bytes, int]]:
-    shards = out.with_name(out.name + ".shards")
-    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(shards.glob("shard-*.arrow"))}
-
-
-def _assert_same_rows(got, expected):
-    assert got.column_names == expected.column_names and got.features == expected.features
-    assert list(got["rap_id"]) == list(expected["rap_id"])  # every row once, in input order
-    for a, b in zip(got.remove_columns("images"), expected.remove_columns("images")):
-        for name in a:
-            if name in FLOAT_COLUMNS and a[name] is not None:
-                assert a[name] == pytest.approx(b[name], abs=1e-4), name
-            else:
-                assert a[name] == b[name], (a["rap_id"], name)
-
-
-@pytest.fixture(scope="module")
-def single(model, rows_dir, tmp_path_factory):
-    """The command on one process; its merged output is the reference of the other tests."""
-    out = tmp_path_factory.mktemp("single") / "scored"
-    assert main(_score_args(model, rows_dir, out, "--keep-shards")) == 0
-    return out
 
 
 def test_one_process_writes_shards_and_merges_like_a_plain_map(single, model, rows_dir, capsys):
@@ -129,7 +74,7 @@ def test_killed_run_resumes_without_rewriting_finished_shards(single, model, row
     process = subprocess.Popen([sys.executable, "-m", "rap_hf", *_score_args(model, rows_dir, out, "--keep-shards")],
                                env=_subprocess_env(), stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 240
-    while not list(shards.glob("shard-*.arrow")):
+    while not list(shards.glob("shard-*.json")):
         assert process.poll() is None, (tmp_path / "log").read_text()[-3000:]
         assert time.monotonic() < deadline
         time.sleep(0.02)
@@ -142,7 +87,9 @@ def test_killed_run_resumes_without_rewriting_finished_shards(single, model, row
     after = _shard_files(out)
     assert len(after) == 4
     assert all(after[name] == kept for name, kept in before.items())  # same bytes, same mtime
-    assert sorted(p.name for p in shards.iterdir()) == ["manifest.json", *sorted(after)]  # no leftovers
+    # No leftovers: the manifest, the lock, and each shard with its record.
+    records = [name.replace(".arrow", ".json") for name in after]
+    assert sorted(p.name for p in shards.iterdir()) == sorted(["manifest.json", "run.lock", *after, *records])
     _assert_same_rows(load_from_disk(str(out)), load_from_disk(str(single)))
 
 
@@ -169,7 +116,7 @@ def test_lost_shards_are_redone_by_local_workers_and_the_others_are_untouched(si
 def test_fewer_missing_shards_than_ranks(single, model, rows_dir, tmp_path):
     """A resumed run usually has fewer missing shards than ranks: with one shard left and two ranks, the
     idle rank waits and exits cleanly, and the output has every row once, in input order."""
-    from rap_hf.distributed import _split_by_node
+    from rap_hf.distributed import split_by_node as _split_by_node
 
     for count in range(7):
         for world_size in (1, 2, 3, 5):

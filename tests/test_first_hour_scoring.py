@@ -92,9 +92,12 @@ def test_ctrl_c_keeps_the_finished_shards_says_so_in_one_line_and_the_same_comma
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err[-2000:]
     last = _one_error_line(err)
-    safe = len(list(shards.glob("shard-*.arrow")))
-    assert last == (f"rap-hf score: interrupted; {safe} of 8 rows are scored and safe in {shards}: run the same "
-                    "command to resume")
+    safe = len(list(shards.glob("shard-*.json")))  # finished: a shard with its record
+    # One process scores its 1-row shards in order: the first `safe` are finished, the rest still to score.
+    assert sorted(p.name for p in shards.glob("shard-*.json")) == [f"shard-{i:05d}-of-00008.json" for i in range(safe)]
+    left = "shard 7 (1 row)" if safe == 7 else f"shards {safe}-7 ({8 - safe} rows)"
+    assert last == (f"rap-hf score: interrupted; {safe} of 8 rows are scored and safe in {shards} ({left} still to "
+                    "score): run the same command to resume")
     assert 1 <= safe < 8
     finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-2000:]

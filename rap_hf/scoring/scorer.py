@@ -32,6 +32,7 @@ from .ace import AttentionMap
 from .ace_step import AttentionConfidence, explain_response
 from .columns import ACE_COLUMNS, ERROR_COLUMNS, LOGIT_COLUMNS, RESPONSE_COLUMNS, ColumnSpec, feature
 from .logit_cde import LogitCDE
+from .map_cache import discard_damaged, scores_cache_file
 from .model import ScoringModel
 from .rollout_cde import RolloutCDE
 from .step import ScoringStep, StepContext
@@ -125,6 +126,11 @@ class Scorer:
     def map(self, ds, *, batch_size: int = 16, num_proc: int | None = None, **map_kwargs):
         """`ds.map` with everything set: batched, features, cache fingerprint, rank, progress text.
 
+        An interrupted map (Ctrl-C, a worker that died) resumes when called again: the blocks whose
+        workers finished are reused from the dataset's cache folder, after a check that each holds
+        exactly its rows (`map_cache.py`); the others are scored. A dataset held in memory has no
+        cache folder: save it (`save_to_disk` / `load_from_disk`) to make its map resumable.
+
         With `num_proc > 1` the worker processes are spawned, not forked: a forked child inherits
         torch's thread pools (it can hang on CPU) or an initialised CUDA context (it fails on GPU).
         """
@@ -141,6 +147,11 @@ class Scorer:
         kwargs.update(map_kwargs)
         if stale:
             kwargs["remove_columns"] = list(kwargs.get("remove_columns") or []) + stale
+        # Cache files the scorer names, so an interrupted map resumes from checked files (map_cache.py).
+        cache_file = kwargs.get("cache_file_name") or scores_cache_file(ds, kwargs["new_fingerprint"])
+        if cache_file and kwargs.get("load_from_cache_file", True) is not False:
+            kwargs["cache_file_name"] = cache_file
+            discard_damaged(ds, cache_file)
         if not kwargs.get("num_proc") or kwargs["num_proc"] <= 1:
             return ds.map(self, **kwargs)
         with _spawned_workers():

@@ -1,20 +1,18 @@
-"""Sharded, resumable scoring across processes and nodes.
+"""The sharded scoring job: what to score, what is finished, and the merge.
 
-The step is kept apart from its executors, as in datatrove:
-
-- `ShardedScoring` (the step) plans fixed row ranges of the input ("shards"), scores the missing
-  ones with a given scorer, writes each one atomically (a temporary name, then a rename) into
-  `OUT.shards/`, and merges them in input order into one `save_to_disk` folder at `OUT`.
-- `run` (the executor under `accelerate launch` / `torchrun`, or a plain single process) takes rank
-  and world size from `accelerate.PartialState`; `run_local` spawns `num_proc` local workers.
+`ShardedScoring` plans fixed row ranges of the input ("shards"), scores the missing ones with a
+given scorer, writes each one atomically (a temporary name, then a rename, then its record: see
+`records.py`) into `OUT.shards/`, and merges them in input order into one `save_to_disk` folder at
+`OUT`. How the shards are spread over processes is the executors' business (`executors.py`:
+`accelerate launch` / torchrun ranks and local workers; `ray_engine.py`: a Ray cluster), as
+datatrove keeps the executor apart from the step.
 
 Shards are planned over the whole input, not per rank, so an interrupted run resumes with any
 number of processes. What the shards were computed with (model, RAPConfig, input rows, shard size)
-is kept in `OUT.shards/manifest.json`; a resume with other settings is refused. Past two start-up
-barriers, ranks coordinate through the files alone (rank 0 waits for the others' shards, then
-merges), so no collective call waits on a rank that is still generating: a barrier there would time
-out (10 to 30 min by default) whenever ranks finish far apart, which long rollouts make common.
-With several nodes, OUT must be on storage they all share.
+is kept in `OUT.shards/manifest.json`; a resume with other settings is refused. The process that
+prepares and merges holds `OUT.shards/run.lock` (`lock.py`) meanwhile, so a second run on the same
+output refuses at once instead of racing the first. With several nodes, OUT must be on storage they
+all share.
 """
 
 from __future__ import annotations
@@ -31,13 +29,17 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from . import __version__
-from .data.io import SCORING_RECORD
-from .data.schema import rap_ids_digest
-from .rollouts.sampling import SAMPLER_NAME
+from .. import __version__
+from ..data.io import SCORING_RECORD
+from ..data.schema import rap_ids_digest
+from ..rollouts.sampling import SAMPLER_NAME
+from .lock import OutputLock
+from .records import ShardRecord, damage, file_checksum, write_atomically
 
 DEFAULT_SHARD_ROWS = 256
 MANIFEST = "manifest.json"
+# Held by the process that prepares and merges (lock.py): one run per output at a time.
+LOCK = "run.lock"
 # Written inside the merged output: how its rows were scored. A re-run that finds it has nothing to do.
 RECORD = SCORING_RECORD
 # RAPConfig fields that choose where and in which groups rows run, not what is computed: a resume may
@@ -48,6 +50,18 @@ _POLL_SECONDS = 1.0
 
 class SettingsMismatch(ValueError):
     """Finished shards (or a finished output) were computed with other settings than this run's."""
+
+
+class IncompleteRun(RuntimeError):
+    """The run ended with shards missing (a worker died or failed); finished shards are kept.
+
+    Attributes:
+        missing: The shards still to score; the same command scores only them.
+    """
+
+    def __init__(self, message: str, missing: list[Shard]):
+        super().__init__(message)
+        self.missing = missing
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,24 @@ class Shard:
     @property
     def rows(self) -> int:
         return self.stop - self.start
+
+    @property
+    def record_name(self) -> str:
+        """The record written beside a finished shard file (records.py)."""
+        return self.name.removesuffix(".arrow") + ".json"
+
+
+def describe_shards(shards: list[Shard]) -> str:
+    """`shards 2, 5-7 (8 rows)`: a short list of shard numbers, ranges joined."""
+    spans: list[list[int]] = []
+    for index in sorted(s.index for s in shards):
+        if spans and index == spans[-1][1] + 1:
+            spans[-1][1] = index
+        else:
+            spans.append([index, index])
+    numbers = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+    rows = sum(s.rows for s in shards)
+    return f"shard{'s' if len(shards) != 1 else ''} {numbers} ({rows} row{'s' if rows != 1 else ''})"
 
 
 @dataclass
@@ -96,7 +128,7 @@ class ScoringSummary:
     def report(self) -> str:
         """`line()`, then the errors by reason (each with an example row and, where known, what to try),
         then, when every row failed, what to do before running again."""
-        from .rows import fix_for
+        from ..rows import fix_for
 
         lines = [self.line()]
         for reason, (count, example) in self.errors_by_reason.items():
@@ -140,7 +172,16 @@ class ShardedScoring:
         self.requested_shard_rows = shard_rows
         self.map_batch_size = map_batch_size
         self.keep_shards = keep_shards
+        self.lock = OutputLock(self.shard_dir / LOCK, output=self.output)
         self._manifest: dict[str, Any] | None = None
+        self._rap_ids: list[str] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Workers (spawned, or Ray's) get the plan, never the lock: only the process that took it holds it.
+        state = dict(self.__dict__)
+        state["lock"] = OutputLock(self.shard_dir / LOCK, output=self.output)
+        state["_rap_ids"] = None
+        return state
 
     # ----------------------------------------------------------------- plan
     @property
@@ -150,14 +191,14 @@ class ShardedScoring:
     def manifest(self) -> dict[str, Any]:
         """What the shards are computed with; equal manifests mean reusable shards."""
         if self._manifest is None:
-            rows = {"count": len(self.rows), "rap_id_sha256": rap_ids_digest(self.rows["rap_id"])}
+            rows = {"count": len(self.rows), "rap_id_sha256": rap_ids_digest(self._ids())}
             config = self.scorer.config.to_dict()
             shard_rows = self.requested_shard_rows
             if shard_rows is None:
                 earlier = self._stored_manifest()
                 shard_rows = earlier["shard_rows"] if earlier else DEFAULT_SHARD_ROWS
             self._manifest = {
-                "format": 1,
+                "format": 2,  # 2: a shard is finished only with its record (records.py)
                 "rap_hf": __version__,
                 "scorer": type(self.scorer).__name__,
                 "sampler": SAMPLER_NAME,
@@ -174,14 +215,52 @@ class ShardedScoring:
         count = -(-n // size)
         return [Shard(i, i * size, min(n, (i + 1) * size), count) for i in range(count)]
 
+    def _ids(self) -> list[str]:
+        if self._rap_ids is None:
+            self._rap_ids = [str(i) for i in self.rows["rap_id"]]
+        return self._rap_ids
+
+    def _ids_digest(self, shard: Shard) -> str:
+        return rap_ids_digest(self._ids()[shard.start : shard.stop])
+
+    # ----------------------------------------------------------------- state on disk
+    def finished(self, shard: Shard) -> bool:
+        """Whether `shard` has its record: written last, so never true of a half-written shard. A
+        cheap test (one stat) for polling; `damaged` checks the bytes."""
+        return (self.shard_dir / shard.record_name).exists()
+
     def missing(self) -> list[Shard]:
-        return [s for s in self.shards() if not (self.shard_dir / s.name).exists()]
+        return [s for s in self.shards() if not self.finished(s)]
 
     def rows_on_disk(self) -> int:
         """Rows in finished shards: what an interrupted run keeps for the next one."""
         if not self.shard_dir.exists():
             return 0
-        return sum(s.rows for s in self.shards() if (self.shard_dir / s.name).exists())
+        return sum(s.rows for s in self.shards() if self.finished(s))
+
+    def damaged(self) -> list[tuple[Shard, str]]:
+        """Each shard on disk that does not match its record or this run (records.py), with why."""
+        settings = self.manifest()["model_fingerprint"]
+        found = []
+        for shard in self.shards():
+            shard_file, record_file = self.shard_dir / shard.name, self.shard_dir / shard.record_name
+            if not (shard_file.exists() or record_file.exists()):
+                continue
+            why = damage(shard_file, record_file, start=shard.start, stop=shard.stop, settings=settings,
+                         rap_id_sha256=self._ids_digest(shard))
+            if why:
+                found.append((shard, why))
+        return found
+
+    def discard_damaged(self) -> list[tuple[Shard, str]]:
+        """Delete every damaged shard (file and record), saying why, so it is scored again."""
+        found = self.damaged()
+        for shard, why in found:
+            print(f"Shard {shard.index} (rows {shard.start}-{shard.stop - 1}) is damaged, {why}: deleted, it will "
+                  "be scored again", file=sys.stderr, flush=True)
+            (self.shard_dir / shard.name).unlink(missing_ok=True)
+            (self.shard_dir / shard.record_name).unlink(missing_ok=True)
+        return found
 
     def check_start(self, device_rank: int | None = None) -> None:
         """Load the model and score the first row in memory, writing nothing: a run that cannot start
@@ -192,22 +271,33 @@ class ShardedScoring:
     @contextlib.contextmanager
     def cleaned_up_on_failure(self):
         """Within the block, a failure (or Ctrl-C) before any shard is finished removes the shard folder
-        this run created, so the corrected command is not refused as a resume with other settings."""
+        this run created, so the corrected command is not refused as a resume with other settings. A
+        folder another run holds (this one was refused its lock) is never touched."""
         existed = self.shard_dir.exists()
         try:
             yield
         except BaseException:
-            if not existed and self.shard_dir.exists() and not any(self.shard_dir.glob("shard-*.arrow")):
+            if (not existed and self.lock.held and self.shard_dir.exists()
+                    and not any(self.shard_dir.glob("shard-*"))):
                 shutil.rmtree(self.shard_dir, ignore_errors=True)
             raise
+        finally:
+            self.lock.release()
 
-    # ----------------------------------------------------------------- state on disk
     def _stored_manifest(self) -> dict[str, Any] | None:
         record = self.output / RECORD
         if record.exists():
             return json.loads(record.read_text())["manifest"]
         manifest = self.shard_dir / MANIFEST
         return json.loads(manifest.read_text()) if manifest.exists() else None
+
+    def check_manifest(self, rank: int = 0) -> None:
+        """Every rank, after the main process prepared: the manifest it wrote is there and matches."""
+        manifest = self.shard_dir / MANIFEST
+        if not manifest.exists():
+            raise RuntimeError(f"rank {rank} does not see {manifest}, written by rank 0: with several nodes, "
+                               "--output must be on storage that every node shares")
+        _compare(json.loads(manifest.read_text()), self.manifest(), self.shard_dir)
 
     def is_complete(self) -> bool:
         """True when `output` holds a finished run; raises if its settings differ from this run's."""
@@ -224,28 +314,42 @@ class ShardedScoring:
                                   "--output, or pass --overwrite to replace it")
         return False
 
-    def prepare(self, *, overwrite: bool = False) -> None:
-        """Main process only, before any rank scores: start afresh or resume, write the manifest."""
+    def prepare(self, *, overwrite: bool = False) -> bool:
+        """Main process only, before any rank scores: take the output's lock (`OutputBusy` when another
+        run holds it), start afresh or resume, delete damaged shards, write the manifest.
+
+        Returns True when, by the time the lock was ours, another run had finished the output: nothing
+        is left to do.
+        """
         self._check_output_is_not_input()
+        self.shard_dir.mkdir(parents=True, exist_ok=True)
+        self.lock.acquire()
         if overwrite:
-            for path in (self.output, self.shard_dir):
-                if path.is_dir():
-                    shutil.rmtree(path)
-                elif path.exists():
-                    path.unlink()
+            if self.output.is_dir():
+                shutil.rmtree(self.output)
+            elif self.output.exists():
+                self.output.unlink()
+            self._clear_shard_dir(keep=())
             self._manifest = None
+        elif self.is_complete():
+            return True
         for leftover in self.output.parent.glob(f".{self.output.name}.merging-*"):  # a merge that was killed
             shutil.rmtree(leftover)
         if self.output.exists() and not any(self.output.iterdir()):
             self.output.rmdir()  # an empty folder (made by hand, or a run that never merged) is no output
-        self.shard_dir.mkdir(parents=True, exist_ok=True)
-        # Left by a killed process: its shard was never renamed into place, so it is redone.
-        for path in self.shard_dir.iterdir():
-            if path.name != MANIFEST and not (path.name.startswith("shard-") and path.suffix == ".arrow"):
-                path.unlink() if path.is_file() else shutil.rmtree(path)
+        # Temporary files of killed processes (a shard never renamed into place, datasets' own) go.
+        self._clear_shard_dir(keep=("shard-*.arrow", "shard-*.json", MANIFEST))
         manifest = self.shard_dir / MANIFEST
         if not manifest.exists():
-            _write_atomically(manifest, json.dumps(self.manifest(), indent=2, sort_keys=True))
+            write_atomically(manifest, json.dumps(self.manifest(), indent=2, sort_keys=True))
+        self.discard_damaged()
+        return False
+
+    def _clear_shard_dir(self, keep: tuple[str, ...]) -> None:
+        for path in self.shard_dir.iterdir():
+            if path.name == LOCK or any(path.match(pattern) for pattern in keep):
+                continue
+            path.unlink() if path.is_file() or path.is_symlink() else shutil.rmtree(path)
 
     def _check_output_is_not_input(self) -> None:
         output = self.output.resolve()
@@ -256,25 +360,21 @@ class ShardedScoring:
 
     # ----------------------------------------------------------------- work
     def score_shards(self, shards: list[Shard], *, rank: int = 0, world_size: int = 1,
-                     device_rank: int | None = None) -> int:
-        """Score this rank's part of `shards` (contiguous blocks, as `split_dataset_by_node` splits
-        rows), skipping any already on disk; returns the rows scored. `device_rank` picks
-        `cuda:{device_rank}` (the local rank; None: the current device)."""
+                     device_rank: int | None = None, label: str | None = None) -> int:
+        """Score `shards` in order, skipping any already finished; returns the rows scored.
+        `device_rank` picks `cuda:{device_rank}` (the local rank; None: the current device)."""
         from tqdm.auto import tqdm
 
-        mine = _split_by_node(shards, rank, world_size)
-        total = sum(s.rows for s in mine)
-        label = f"rank {rank}/{world_size}" if world_size > 1 else "RAP scoring"
-        if world_size > 1:
-            print(f"{label}: {len(mine)} of {len(shards)} missing shards ({total} rows)", file=sys.stderr, flush=True)
+        total = sum(s.rows for s in shards)
+        label = label or (f"rank {rank}/{world_size}" if world_size > 1 else "RAP scoring")
         start, done = time.perf_counter(), 0
         with tqdm(total=total, desc=label, unit="row", position=rank if world_size > 1 else None,
                   dynamic_ncols=True) as bar:
-            for shard in mine:
-                if (self.shard_dir / shard.name).exists():
+            for shard in shards:
+                if self.finished(shard):
                     bar.update(shard.rows)
                     continue
-                self._score_one(shard, bar, device_rank)
+                self.score_one(shard, bar.update, device_rank)
                 done += shard.rows
         if world_size > 1:
             elapsed = time.perf_counter() - start
@@ -282,24 +382,31 @@ class ShardedScoring:
                   file=sys.stderr, flush=True)
         return done
 
-    def _score_one(self, shard: Shard, bar, device_rank: int | None) -> None:
+    def score_one(self, shard: Shard, progress=None, device_rank: int | None = None) -> ShardRecord:
+        """Score one shard into a temporary file, check it, rename it into place and write its record.
+
+        `progress(n)` is called after each batch of n rows. If another process finished the shard
+        meanwhile, its file is kept and this one's is discarded: finished shards are never rewritten.
+        """
         import datasets
 
         part = self.rows.select(range(shard.start, shard.stop))
-        final = self.shard_dir / shard.name
+        final, record_file = self.shard_dir / shard.name, self.shard_dir / shard.record_name
         temporary = self.shard_dir / f".tmp-{final.stem}-{os.getpid()}.arrow"
         scorer = self.scorer
 
         def step(batch: dict[str, list]) -> dict[str, list]:
             out = scorer(batch, rank=device_rank)
-            bar.update(len(batch["rap_id"]))
+            if progress is not None:
+                progress(len(batch["rap_id"]))
             return out
 
         # The scorer's own `map` schema (features fixed up front, stale score columns dropped), with
-        # the batches counted into this rank's bar instead of one bar per shard.
+        # the batches counted into the caller's progress instead of one bar per shard.
         features, stale = scorer.map_schema(part)
         bars_on = datasets.is_progress_bar_enabled()
         datasets.disable_progress_bars()
+        started = time.perf_counter()
         try:
             scored = part.map(step, batched=True, batch_size=self.map_batch_size, features=features,
                               remove_columns=stale or None, cache_file_name=str(temporary),
@@ -309,26 +416,52 @@ class ShardedScoring:
         finally:
             if bars_on:
                 datasets.enable_progress_bars()
-        if final.exists():  # finished meanwhile by another process: finished shards are never rewritten
+        record = self._record(shard, temporary, time.perf_counter() - started)
+        if record_file.exists():
             temporary.unlink()
         else:
             os.replace(temporary, final)
+            record.write(record_file)
+        return record
+
+    def _record(self, shard: Shard, path: Path, seconds: float) -> ShardRecord:
+        """The record of a freshly written shard file, after checking it holds exactly its rows."""
+        from datasets import Dataset
+
+        written = Dataset.from_file(str(path))
+        ids = [str(i) for i in written["rap_id"]]
+        if ids != self._ids()[shard.start : shard.stop]:
+            raise RuntimeError(f"shard {shard.index} was written with {len(ids)} rows, not input rows "
+                               f"{shard.start}-{shard.stop - 1}; its file {path} is left for inspection")
+        errors = sum(1 for e in written["rap_error"] if e) if "rap_error" in written.column_names else 0
+        del written
+        return ShardRecord(index=shard.index, start=shard.start, stop=shard.stop, rap_id_sha256=rap_ids_digest(ids),
+                           settings=self.manifest()["model_fingerprint"], bytes=path.stat().st_size,
+                           checksum=file_checksum(path), errors=errors, seconds=round(seconds, 3))
 
     def wait_for_shards(self, poll_seconds: float = _POLL_SECONDS) -> None:
-        """Block until every shard is on disk (other ranks write theirs)."""
+        """Block until every shard is finished (other ranks write theirs)."""
         said = False
         while missing := self.missing():
             if not said:
-                print(f"Waiting for {len(missing)} shards from the other ranks", file=sys.stderr, flush=True)
+                print(f"Waiting for {describe_shards(missing)} from the other ranks", file=sys.stderr, flush=True)
                 said = True
             time.sleep(poll_seconds)
 
     def merge(self):
-        """Concatenate the shards in input order into `output` (written aside, then renamed)."""
+        """Check every shard against its record, then concatenate them in input order into `output`
+        (written aside, then renamed: a kill while merging leaves the shards and no output, and the
+        next run merges). A damaged or missing shard raises `IncompleteRun`; nothing is merged."""
         from datasets import Dataset, concatenate_datasets, load_from_disk
 
         manifest = self.manifest()
         shards = self.shards()
+        damaged = self.discard_damaged()
+        if missing := self.missing():
+            why = f" ({damaged[0][1]})" if damaged else ""
+            raise IncompleteRun(f"{describe_shards(missing)} of {len(shards)} could not be merged: missing or "
+                                f"damaged{why}. Nothing was merged; run the same command to score them again.",
+                                missing)
         parts = [Dataset.from_file(str(self.shard_dir / s.name)) for s in shards]
         merged = concatenate_datasets(parts)
         if rap_ids_digest(merged["rap_id"]) != manifest["rows"]["rap_id_sha256"]:
@@ -345,10 +478,12 @@ class ShardedScoring:
         os.rename(aside, self.output)
         if not self.keep_shards:
             shutil.rmtree(self.shard_dir)
+        else:  # what killed or retried workers left is not part of the result
+            self._clear_shard_dir(keep=("shard-*.arrow", "shard-*.json", MANIFEST))
         return load_from_disk(str(self.output))
 
     def summary(self, merged, seconds: float, rows_scored: int, already_complete: bool = False) -> ScoringSummary:
-        from .rows import error_reason
+        from ..rows import error_reason
 
         by_reason: dict[str, list] = {}
         if "rap_error" in merged.column_names:
@@ -362,114 +497,7 @@ class ShardedScoring:
         return ScoringSummary(self.output, len(merged), errors, seconds, rows_scored, already_complete, ordered)
 
 
-# --------------------------------------------------------------------- executors
-def process_state(cpu: bool | None = None):
-    """`accelerate.PartialState` for this process, on GPU or CPU.
-
-    On CPU, `PartialState()` never joins the process group that `torchrun` / `accelerate launch
-    --multi_gpu` set up: each process would believe it is rank 0 of 1 and score every row. Created
-    with `cpu=True` it joins with gloo. `cpu`: None means "when there is no GPU"; pass True for a
-    CPU run on a GPU machine (`--device cpu`), where NCCL would want one GPU per rank.
-
-    The group's only collectives are start-up barriers, where a rank may wait while the main process
-    downloads or converts a large dataset: hence a timeout of hours, not torch's 10 (NCCL) to 30 min.
-    """
-    from datetime import timedelta
-
-    import torch
-    from accelerate import PartialState
-
-    return PartialState(cpu=not torch.cuda.is_available() if cpu is None else cpu, timeout=timedelta(hours=6))
-
-
-def run(job: ShardedScoring, *, overwrite: bool = False, state=None) -> ScoringSummary | None:
-    """Run `job` as this process's rank (one process, or one of many under `accelerate launch`).
-
-    Returns the summary on the main process, None on the others (their shards are on disk).
-    """
-    from datasets import load_from_disk
-
-    state = state or process_state()
-    rank, world_size = state.process_index, state.num_processes
-    start = time.perf_counter()
-    # Every rank checks for itself, so a refusal stops all of them (none is left at a barrier).
-    if not overwrite and job.is_complete():
-        if not state.is_main_process:
-            return None
-        return job.summary(load_from_disk(str(job.output)), time.perf_counter() - start, 0, already_complete=True)
-    # Nothing is written before every rank has loaded its model and scored a row.
-    job.check_start(state.local_process_index if world_size > 1 else None)
-    if state.is_main_process:
-        job.prepare(overwrite=overwrite)
-    state.wait_for_everyone()
-    if not (job.shard_dir / MANIFEST).exists():
-        raise RuntimeError(f"rank {rank} does not see {job.shard_dir / MANIFEST}, written by rank 0: with several "
-                           "nodes, --output must be on storage that every node shares")
-    _compare(json.loads((job.shard_dir / MANIFEST).read_text()), job.manifest(), job.shard_dir)
-    # One snapshot of the missing shards, taken before anyone writes, so every rank splits the same list.
-    missing = job.missing()
-    state.wait_for_everyone()
-    job.score_shards(missing, rank=rank, world_size=world_size,
-                     device_rank=state.local_process_index if world_size > 1 else None)
-    if not state.is_main_process:
-        return None
-    job.wait_for_shards()
-    merged = job.merge()
-    return job.summary(merged, time.perf_counter() - start, sum(s.rows for s in missing))
-
-
-def run_local(job: ShardedScoring, num_proc: int, *, overwrite: bool = False) -> ScoringSummary:
-    """Run `job` on `num_proc` spawned local workers (rank r on `cuda:r` when there are GPUs), then merge.
-
-    Spawned, not forked: a forked child inherits torch's thread pools (it can hang on CPU) or an
-    initialised CUDA context (it fails on GPU).
-    """
-    import multiprocessing
-
-    from datasets import load_from_disk
-
-    start = time.perf_counter()
-    if not overwrite and job.is_complete():
-        return job.summary(load_from_disk(str(job.output)), time.perf_counter() - start, 0, already_complete=True)
-    # The workers load the model in their own processes: a start that fails there is cleaned up by
-    # the caller (`cleaned_up_on_failure`) rather than checked here, which would load it once more.
-    job.prepare(overwrite=overwrite)
-    missing = job.missing()
-    context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_local_worker, args=(job, missing, rank, num_proc)) for rank in range(num_proc)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    failed = [f"rank {r} (exit code {w.exitcode})" for r, w in enumerate(workers) if w.exitcode != 0]
-    if failed:
-        raise RuntimeError(f"Scoring workers failed: {', '.join(failed)}. Finished shards are kept in "
-                           f"{job.shard_dir}: re-run the same command to score only the rest.")
-    merged = job.merge()
-    return job.summary(merged, time.perf_counter() - start, sum(s.rows for s in missing))
-
-
-def _local_worker(job: ShardedScoring, missing: list[Shard], rank: int, world_size: int) -> None:
-    import torch
-
-    if not torch.cuda.is_available():
-        # N workers sharing the CPU: torch's default (every core each) oversubscribes it many times.
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
-    job.score_shards(missing, rank=rank, world_size=world_size, device_rank=rank)
-
-
 # --------------------------------------------------------------------- helpers
-def _split_by_node(shards: list[Shard], rank: int, world_size: int) -> list[Shard]:
-    """This rank's contiguous block of `shards`, as `datasets.distributed.split_dataset_by_node` splits
-    a map-style dataset: the first `len % world_size` ranks take one more. Applied to the shard list, so
-    a resumed run spreads only the missing shards over any number of processes; with fewer missing
-    shards than ranks, the ranks left over get none, wait, and exit (split_dataset_by_node itself
-    fails on such a split)."""
-    per_rank, extra = divmod(len(shards), world_size)
-    start = rank * per_rank + min(rank, extra)
-    return list(shards[start : start + per_rank + (1 if rank < extra else 0)])
-
-
 def _settings_fingerprint(scorer, rows_digest: str) -> str:
     """The scorer's fingerprint (model files or Hub revision, config, version) over these rows,
     blind to the execution-only config fields.
@@ -511,9 +539,3 @@ def _compare(stored: dict[str, Any], current: dict[str, Any], where: Path) -> No
             f"{where} holds rows scored with other settings than this run's ({'; '.join(differences)}). Re-run "
             "with the original settings to resume, choose another --output, or pass --overwrite to start afresh."
         )
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".tmp-{path.name}-{os.getpid()}")
-    temporary.write_text(text)
-    os.replace(temporary, path)

@@ -1,0 +1,182 @@
+"""How a sharded scoring job runs on one node: its ranks under `accelerate launch` / torchrun (or a
+plain single process), or local worker processes that this process spawns.
+
+Past the start (every rank loads its model and scores a row; the main process takes the output's
+lock and prepares; one broadcast tells every rank the outcome), ranks coordinate through the files
+alone: the main process waits for the others' shard records, checks every shard, then merges. No
+collective call waits on a rank that is still generating: a barrier there would time out (10 to 30
+min by default) whenever ranks finish far apart, which long rollouts make common.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+from .job import IncompleteRun, Shard, ShardedScoring, ScoringSummary, describe_shards
+
+_COMPLETE = "complete"
+
+
+def process_state(cpu: bool | None = None):
+    """`accelerate.PartialState` for this process, on GPU or CPU.
+
+    On CPU, `PartialState()` never joins the process group that `torchrun` / `accelerate launch
+    --multi_gpu` set up: each process would believe it is rank 0 of 1 and score every row. Created
+    with `cpu=True` it joins with gloo. `cpu`: None means "when there is no GPU"; pass True for a
+    CPU run on a GPU machine (`--device cpu`), where NCCL would want one GPU per rank.
+
+    The group's only collectives are start-up barriers, where a rank may wait while the main process
+    downloads or converts a large dataset: hence a timeout of hours, not torch's 10 (NCCL) to 30 min.
+    """
+    from datetime import timedelta
+
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available() if cpu is None else cpu, timeout=timedelta(hours=6))
+
+
+def run(job: ShardedScoring, *, overwrite: bool = False, state=None) -> ScoringSummary | None:
+    """Run `job` as this process's rank (one process, or one of many under `accelerate launch`).
+
+    Returns the summary on the main process, None on the others (their shards are on disk). Raises
+    on every rank when the main process could not prepare (another run holds the output: `OutputBusy`;
+    other settings: `SettingsMismatch`), so that no rank is left waiting.
+    """
+    from datasets import load_from_disk
+
+    state = state or process_state()
+    rank, world_size = state.process_index, state.num_processes
+    start = time.perf_counter()
+    # Every rank checks for itself, so a refusal stops all of them (none is left at a barrier).
+    if not overwrite and job.is_complete():
+        if not state.is_main_process:
+            return None
+        return job.summary(load_from_disk(str(job.output)), time.perf_counter() - start, 0, already_complete=True)
+    # Nothing is written before every rank has loaded its model and scored a row; a run left with only
+    # the merge to do (killed while merging) loads no model.
+    if overwrite or job.missing():
+        job.check_start(state.local_process_index if world_size > 1 else None)
+    outcome: object = None
+    if state.is_main_process:
+        try:
+            outcome = _COMPLETE if job.prepare(overwrite=overwrite) else None
+        except Exception as error:  # told to every rank below, then raised on each
+            outcome = error
+    outcome = _from_main_process(state, outcome)
+    if isinstance(outcome, BaseException):
+        raise outcome
+    if outcome == _COMPLETE:
+        if not state.is_main_process:
+            return None
+        return job.summary(load_from_disk(str(job.output)), time.perf_counter() - start, 0, already_complete=True)
+    job.check_manifest(rank)
+    # One snapshot of the missing shards, taken before anyone writes, so every rank splits the same list.
+    missing = job.missing()
+    state.wait_for_everyone()
+    mine = split_by_node(missing, rank, world_size)
+    if world_size > 1:
+        _say_assignment(rank, world_size, mine, missing)
+    job.score_shards(mine, rank=rank, world_size=world_size,
+                     device_rank=state.local_process_index if world_size > 1 else None)
+    if not state.is_main_process:
+        return None
+    job.wait_for_shards()
+    merged = job.merge()
+    return job.summary(merged, time.perf_counter() - start, sum(s.rows for s in missing))
+
+
+def run_local(job: ShardedScoring, num_proc: int, *, overwrite: bool = False) -> ScoringSummary:
+    """Run `job` on `num_proc` spawned local workers (rank r on `cuda:r` when there are GPUs), then merge.
+
+    Workers are independent: one that dies (killed, out of memory) stops alone, the others finish
+    their shards, and the run then raises `IncompleteRun` naming the shards still missing; the same
+    call scores only those. Spawned, not forked: a forked child inherits torch's thread pools (it can
+    hang on CPU) or an initialised CUDA context (it fails on GPU).
+    """
+    import multiprocessing
+
+    from datasets import load_from_disk
+
+    start = time.perf_counter()
+    if not overwrite and job.is_complete():
+        return job.summary(load_from_disk(str(job.output)), time.perf_counter() - start, 0, already_complete=True)
+    # The workers load the model in their own processes: a start that fails there is cleaned up by
+    # the caller (`cleaned_up_on_failure`) rather than checked here, which would load it once more.
+    if job.prepare(overwrite=overwrite):
+        return job.summary(load_from_disk(str(job.output)), time.perf_counter() - start, 0, already_complete=True)
+    missing = job.missing()
+    if missing:
+        context = multiprocessing.get_context("spawn")
+        workers = [context.Process(target=_local_worker, args=(job, missing, rank, num_proc))
+                   for rank in range(num_proc)]
+        try:
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+        except BaseException:  # Ctrl-C or SIGTERM: the workers stop too (their finished shards stay)
+            for worker in workers:
+                if worker.is_alive():
+                    worker.terminate()
+            for worker in workers:
+                worker.join()
+            raise
+        failed = [f"worker {rank} {_how_it_ended(w.exitcode)}" for rank, w in enumerate(workers) if w.exitcode]
+        if failed and (still := job.missing()):
+            raise IncompleteRun(
+                f"{describe_shards(still)} of {len(job.shards())} are missing: {', '.join(failed)}; the other "
+                f"workers finished theirs. Finished shards are kept in {job.shard_dir}: run the same command to "
+                "score only the missing ones.", still)
+    merged = job.merge()
+    return job.summary(merged, time.perf_counter() - start, sum(s.rows for s in missing))
+
+
+def split_by_node(shards: list[Shard], rank: int, world_size: int) -> list[Shard]:
+    """This rank's contiguous block of `shards`, as `datasets.distributed.split_dataset_by_node` splits
+    a map-style dataset: the first `len % world_size` ranks take one more. Applied to the shard list, so
+    a resumed run spreads only the missing shards over any number of processes; with fewer missing
+    shards than ranks, the ranks left over get none, wait, and exit (split_dataset_by_node itself
+    fails on such a split)."""
+    per_rank, extra = divmod(len(shards), world_size)
+    start = rank * per_rank + min(rank, extra)
+    return list(shards[start : start + per_rank + (1 if rank < extra else 0)])
+
+
+def _local_worker(job: ShardedScoring, missing: list[Shard], rank: int, world_size: int) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        # N workers sharing the CPU: torch's default (every core each) oversubscribes it many times.
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
+    mine = split_by_node(missing, rank, world_size)
+    _say_assignment(rank, world_size, mine, missing)
+    job.score_shards(mine, rank=rank, world_size=world_size, device_rank=rank)
+
+
+def _say_assignment(rank: int, world_size: int, mine: list[Shard], missing: list[Shard]) -> None:
+    print(f"rank {rank}/{world_size}: {len(mine)} of {len(missing)} missing shards ({sum(s.rows for s in mine)} rows)",
+          file=sys.stderr, flush=True)
+
+
+def _from_main_process(state, value: object) -> object:
+    """`value` as the main process has it, on every rank (one broadcast; the value itself when alone)."""
+    if state.num_processes == 1:
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _how_it_ended(exitcode: int) -> str:
+    if exitcode < 0:
+        try:
+            return f"was killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"was killed by signal {-exitcode}"
+    return f"failed (exit code {exitcode}; its error is printed above)"

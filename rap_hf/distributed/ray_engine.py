@@ -1,0 +1,119 @@
+"""Sharded scoring on a Ray cluster: many nodes, pre-emptible workers, one GPU per task.
+
+Each missing shard is one Ray task that scores it (`ShardedScoring.score_one`: a temporary file,
+checked, renamed into place, then its record) in `OUT.shards/`, which must be on storage every node
+sees. Ray schedules the tasks on free GPUs (or CPUs), and when a worker process or its node dies
+mid-task (pre-emption, out of memory, SIGKILL) it runs the task again elsewhere, up to
+`max_retries` times; a task that raises is not retried (a bad row or a bad model fails the same way
+twice). Worker processes keep their model between tasks (`load_vlm` caches it per process), so a
+model loads once per worker, not once per shard. This process, the driver, holds the output's
+lock, prepares, follows the tasks and merges: the guarantees are those of the other executors
+(every row once, in input order; resume; damaged shards redone).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from .job import IncompleteRun, Shard, ShardedScoring, ScoringSummary, describe_shards
+
+DEFAULT_MAX_RETRIES = 3
+
+
+def run_ray(job: ShardedScoring, *, address: str | None = None, num_cpus: int | None = None,
+            max_retries: int = DEFAULT_MAX_RETRIES, overwrite: bool = False) -> ScoringSummary:
+    """Score the missing shards of `job` as Ray tasks, then merge.
+
+    Args:
+        job: The sharded scoring job.
+        address: A running cluster (`"auto"`, `"ray://head:10001"`); None starts a local one (or joins
+            the one `ray.init` already started in this process).
+        num_cpus: CPUs of a local cluster started here (None: all of this machine's).
+        max_retries: How often Ray runs a task again whose worker or node died.
+        overwrite: Discard earlier work and score afresh.
+
+    Raises:
+        IncompleteRun: Some shards failed (their worker died `max_retries + 1` times, or the task
+            raised); the others are kept, and the same call scores only the missing ones.
+    """
+    from datasets import load_from_disk
+
+    ray = _import_ray()
+    start = time.perf_counter()
+    if not overwrite and job.is_complete():
+        return job.summary(load_from_disk(str(job.output)), time.perf_counter() - start, 0, already_complete=True)
+    if job.prepare(overwrite=overwrite):
+        return job.summary(load_from_disk(str(job.output)), time.perf_counter() - start, 0, already_complete=True)
+    missing = job.missing()
+    started_here = False
+    if missing:
+        if not ray.is_initialized():
+            ray.init(address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
+                     logging_level=logging.WARNING)
+            started_here = True
+        try:
+            failures = _score_on_cluster(ray, job, missing, max_retries)
+        finally:
+            if started_here:
+                ray.shutdown()
+        if failures and (still := job.missing()):
+            first, why = next(iter(failures.items()))
+            raise IncompleteRun(
+                f"{describe_shards(still)} of {len(job.shards())} are missing: {len(failures)} Ray task(s) failed "
+                f"(shard {first}: {why}); the other tasks finished theirs. Finished shards are kept in "
+                f"{job.shard_dir}: run the same command to score only the missing ones.", still)
+    merged = job.merge()
+    return job.summary(merged, time.perf_counter() - start, sum(s.rows for s in missing))
+
+
+def _score_on_cluster(ray, job: ShardedScoring, missing: list[Shard], max_retries: int) -> dict[int, str]:
+    """Run one task per shard and follow them with a progress bar; returns {shard index: why it failed}."""
+    from tqdm.auto import tqdm
+
+    on_gpu = not (job.scorer.config.device or "").startswith("cpu") and ray.cluster_resources().get("GPU", 0) > 0
+    resources = dict(num_cpus=1, num_gpus=1 if on_gpu else 0)
+    job_ref = ray.put(job)
+    # One row first, on one worker: a model that does not load, or rows the processor refuses, fail
+    # here with their own error (as on the other executors), not as one failed task per shard.
+    try:
+        ray.get(ray.remote(_check_start).options(**resources, max_retries=max_retries).remote(job_ref))
+    except ray.exceptions.RayTaskError as error:
+        raise (error.cause if isinstance(error.cause, Exception) else error) from None
+    task = ray.remote(_score_shard).options(**resources, max_retries=max_retries)
+    pending = {task.remote(job_ref, shard): shard for shard in missing}
+    print(f"Ray: {len(missing)} shard tasks on {ray.cluster_resources().get('GPU' if on_gpu else 'CPU', 0):g} "
+          f"{'GPUs' if on_gpu else 'CPUs'}", file=sys.stderr, flush=True)
+    failures: dict[int, str] = {}
+    with tqdm(total=sum(s.rows for s in missing), desc="RAP scoring (ray)", unit="row", dynamic_ncols=True) as bar:
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                shard = pending.pop(ref)
+                try:
+                    ray.get(ref)
+                except ray.exceptions.RayError as error:
+                    lines = [line for line in str(error).splitlines() if line.strip()]
+                    failures[shard.index] = lines[-1] if lines else type(error).__name__
+                    continue
+                bar.update(shard.rows)
+    return failures
+
+
+def _check_start(job: ShardedScoring) -> None:
+    """The start check of the other executors (`ShardedScoring.check_start`), on a cluster worker."""
+    job.check_start()
+
+
+def _score_shard(job: ShardedScoring, shard: Shard):
+    """One Ray task: score `shard` on this worker's device (Ray sets CUDA_VISIBLE_DEVICES to its GPU)."""
+    return job.score_one(shard)
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError as error:
+        raise ImportError("--engine ray needs Ray: pip install 'rap-hf[ray]' (or pip install ray)") from error
+    return ray
