@@ -2,7 +2,7 @@
 
     python -m benchmarks.run_all [--quick] [--with-logit-cde] [--out-dir DIR]
 
-Runs `selection_speed`, `scoring_speed`, `sampler_speed` and `ace_memory` (about 7 minutes on 2 cores; `--quick`:
+Runs `selection_speed`, `scoring_speed`, `sampler_speed`, `ace_memory` and `resume` (about 8 minutes on 2 cores; `--quick`:
 small settings, about 1 minute, written to a temporary folder unless `--out-dir` is given, so the
 measured figures under benchmarks/results/ are not overwritten by a smoke run). The logit-CDE study
 warms a model up first (its README run of 1,000 steps took 18 minutes), so it runs only with
@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "scoring_speed": ([], ["--rows", "8", "--max-new-tokens", "16", "--repeats", "1"]),
     "sampler_speed": ([], ["--shapes", "40x648", "8x32000", "--repeats", "5"]),
     "ace_memory": ([], ["--layers", "4", "--tokens", "512"]),
+    "resume": ([], ["--rows", "32", "--shard-rows", "4", "--max-new-tokens", "8", "--check-mib", "64"]),
     "logit_cde_study": ([], ["--rows", "20", "--steps", "20"]),
 }
 
@@ -88,8 +89,17 @@ def _logit(r: dict) -> list[tuple[str, str]]:
              f"{r['adaptive']['saved']:.1%} ({r['adaptive']['same_paper_mode_decisions']})")]
 
 
+def _resume(r: dict) -> list[tuple[str, str]]:
+    c = r["checks"]
+    return [("killed at half + resumed vs uninterrupted", f"{r['interrupted_total_over_uninterrupted']:.2f}x "
+             f"(starting over {r['starting_over_total_over_uninterrupted']:.2f}x)"),
+            ("shard checks, share of the run", f"{c['full_check_share_of_run']:.3%} ({c['checksum_mib_per_second']:.0f} "
+             "MiB/s)")]
+
+
 SUMMARIES: dict[str, Callable[[dict], list[tuple[str, str]]]] = {
     "selection_speed": _selection, "scoring_speed": _scoring, "sampler_speed": _sampler, "ace_memory": _ace,
+    "resume": _resume,
     "logit_cde_study": _logit,
 }
 
