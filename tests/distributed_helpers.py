@@ -66,13 +66,13 @@ def subprocess_env() -> dict[str, str]:
             "RAY_USAGE_STATS_ENABLED": "0"}
 
 
-def torchrun(ranks: int, args: list[str], *, max_restarts: int = 0) -> list[str]:
+def torchrun(ranks: int, args: list[str]) -> list[str]:
     """`torchrun --nproc_per_node ranks -m rap_hf ARGS` on a free port (CPU ranks: gloo)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(ranks), "--master_port", str(port),
-            "--max_restarts", str(max_restarts), "-m", "rap_hf", *args]
+            "-m", "rap_hf", *args]
 
 
 def shard_dir(out: Path) -> Path:
