@@ -38,6 +38,8 @@ EXIT_FAILED = 1  # an error, one line (or every row failed: the output holds onl
 EXIT_USAGE = 2  # a flag argparse refused
 EXIT_INCOMPLETE = 3  # shards missing (a worker died): finished ones kept, the same command scores the rest
 EXIT_BUSY = 4  # another run is writing the same output
+# Errors a command reports in one line (`rap-hf COMMAND: error: ...`, status 1) rather than a traceback.
+ONE_LINE_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotImplementedError, OSError, ImportError)
 
 AVAILABLE = {
     "quickstart": "the whole pipeline on the embedded world (world -> warm-up -> scoring -> selection -> GRPO -> "
@@ -235,7 +237,7 @@ def _cmd_score(argv: Sequence[str]) -> int:
 
     from .data.io import load_rows
     from .data.schema import CANONICAL_COLUMNS, to_rap_format
-    from .distributed import IncompleteRun, OutputBusy, ShardedScoring, process_state, run, run_local
+    from .distributed import IncompleteRun, OutputBusy, ScoringError, ShardedScoring, process_state, run, run_local
     from .references import check_reference
     from .scoring import RAPScorer
 
@@ -278,6 +280,11 @@ def _cmd_score(argv: Sequence[str]) -> int:
         if state.is_main_process:
             print(f"rap-hf score: {error}", file=sys.stderr)
         return EXIT_INCOMPLETE if isinstance(error, IncompleteRun) else EXIT_BUSY
+    except (ScoringError, *ONE_LINE_ERRORS) as error:
+        # The main process's decisions reach every rank (executors.run): one of them says why.
+        if state.is_main_process:
+            print(f"rap-hf score: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         if state.num_processes > 1:
             # Leave the process group before exiting: otherwise its threads can still be running at
@@ -318,7 +325,7 @@ def _still_to_score(job) -> str:
 
     try:
         missing = job.missing()
-    except Exception:  # interrupted before the plan existed (the rows are still loading)
+    except Exception:  # the plan cannot be read (the manifest's settings differ): say nothing of shards
         return ""
     return f" ({describe_shards(missing)} still to score)" if missing else ""
 
@@ -529,7 +536,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # A config command parses `rest` itself: its usage errors exit with status 2 like argparse's.
         return args.func(rest) if own_flags else args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError, NotImplementedError, OSError, ImportError) as error:
+    except ONE_LINE_ERRORS as error:
         print(f"rap-hf {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C: one line, and the shell's status for it (128 + SIGINT)

@@ -136,6 +136,20 @@ def test_a_local_worker_killed_mid_run_lets_the_others_finish_then_exits_3(singl
     assert_same_rows(load_from_disk(str(out)), load_from_disk(str(single)))
 
 
+def test_local_workers_that_cannot_start_end_in_one_line_with_status_1(model, rows_dir, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    out = tmp_path / "scored"
+    result = subprocess.run([sys.executable, "-m", "rap_hf", *score_args(model, rows_dir, out, "--num-proc", "2"),
+                             "--device", "cuda"], env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "rap-hf score: error: worker 0 failed: ValueError: device 'cuda': torch sees no CUDA GPU on this machine")
+    assert not shard_dir(out).exists() and not out.exists()
+
+
 # ------------------------------------------------------------------ damaged shards
 def test_damaged_shards_are_found_before_merging_and_scored_again(single, model, rows_dir, tmp_path, capsys):
     other = tmp_path / "other-settings"

@@ -8,13 +8,13 @@
 """
 
 from .executors import process_state, run, run_local, split_by_node
-from .job import (DEFAULT_SHARD_ROWS, LOCK, MANIFEST, RECORD, IncompleteRun, ScoringSummary, SettingsMismatch, Shard,
-                  ShardedScoring, describe_shards)
+from .job import (DEFAULT_SHARD_ROWS, LOCK, MANIFEST, RECORD, IncompleteRun, ScoringError, ScoringSummary,
+                  SettingsMismatch, Shard, ShardedScoring, describe_shards)
 from .lock import OutputBusy
 from .records import ShardRecord
 
 __all__ = [
-    "DEFAULT_SHARD_ROWS", "LOCK", "MANIFEST", "RECORD", "IncompleteRun", "OutputBusy", "ScoringSummary",
+    "DEFAULT_SHARD_ROWS", "LOCK", "MANIFEST", "RECORD", "IncompleteRun", "OutputBusy", "ScoringError", "ScoringSummary",
     "SettingsMismatch", "Shard", "ShardRecord", "ShardedScoring", "describe_shards", "process_state", "run",
     "run_local", "run_ray", "split_by_node",
 ]

@@ -52,6 +52,10 @@ class SettingsMismatch(ValueError):
     """Finished shards (or a finished output) were computed with other settings than this run's."""
 
 
+class ScoringError(RuntimeError):
+    """A sharded run cannot go on (a worker's error, shards that do not add up); one line for the CLI."""
+
+
 class IncompleteRun(RuntimeError):
     """The run ended with shards missing (a worker died or failed); finished shards are kept.
 
@@ -62,6 +66,9 @@ class IncompleteRun(RuntimeError):
     def __init__(self, message: str, missing: list[Shard]):
         super().__init__(message)
         self.missing = missing
+
+    def __reduce__(self):
+        return type(self), (str(self), self.missing)
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,8 @@ class ShardedScoring:
         self.map_batch_size = map_batch_size
         self.keep_shards = keep_shards
         self.lock = OutputLock(self.shard_dir / LOCK, output=self.output)
+        # True once this process has taken the output (its lock, or none where locks are unsupported).
+        self.owns_output = False
         self._manifest: dict[str, Any] | None = None
         self._rap_ids: list[str] | None = None
 
@@ -180,6 +189,7 @@ class ShardedScoring:
         # Workers (spawned, or Ray's) get the plan, never the lock: only the process that took it holds it.
         state = dict(self.__dict__)
         state["lock"] = OutputLock(self.shard_dir / LOCK, output=self.output)
+        state["owns_output"] = False
         state["_rap_ids"] = None
         return state
 
@@ -277,12 +287,12 @@ class ShardedScoring:
         try:
             yield
         except BaseException:
-            if (not existed and self.lock.held and self.shard_dir.exists()
+            if (not existed and self.owns_output and self.shard_dir.exists()
                     and not any(self.shard_dir.glob("shard-*"))):
                 shutil.rmtree(self.shard_dir, ignore_errors=True)
             raise
         finally:
-            self.lock.release()
+            self.finish()
 
     def _stored_manifest(self) -> dict[str, Any] | None:
         record = self.output / RECORD
@@ -295,7 +305,7 @@ class ShardedScoring:
         """Every rank, after the main process prepared: the manifest it wrote is there and matches."""
         manifest = self.shard_dir / MANIFEST
         if not manifest.exists():
-            raise RuntimeError(f"rank {rank} does not see {manifest}, written by rank 0: with several nodes, "
+            raise ScoringError(f"rank {rank} does not see {manifest}, written by rank 0: with several nodes, "
                                "--output must be on storage that every node shares")
         _compare(json.loads(manifest.read_text()), self.manifest(), self.shard_dir)
 
@@ -314,16 +324,34 @@ class ShardedScoring:
                                   "--output, or pass --overwrite to replace it")
         return False
 
-    def prepare(self, *, overwrite: bool = False) -> bool:
-        """Main process only, before any rank scores: take the output's lock (`OutputBusy` when another
-        run holds it), start afresh or resume, delete damaged shards, write the manifest.
-
-        Returns True when, by the time the lock was ours, another run had finished the output: nothing
-        is left to do.
-        """
+    def start(self, *, overwrite: bool = False) -> bool:
+        """Main process only, first of all (before any model loads): take the output's lock, so a
+        second run on the same output stops at once (`OutputBusy`). Returns True when the output is
+        already complete (finished earlier, or by the run that held the lock before us): nothing to
+        do, and the lock is released again."""
+        if not overwrite and self.is_complete():  # before creating anything beside a finished output
+            return True
         self._check_output_is_not_input()
+        created = not self.shard_dir.exists()
         self.shard_dir.mkdir(parents=True, exist_ok=True)
         self.lock.acquire()
+        self.owns_output = True
+        if not overwrite and self.is_complete():
+            self.finish()
+            if created:
+                shutil.rmtree(self.shard_dir, ignore_errors=True)
+            return True
+        return False
+
+    def finish(self) -> None:
+        """Release the output's lock (the executors call it when they end, however they end)."""
+        self.lock.release()
+
+    def prepare(self, *, overwrite: bool = False) -> None:
+        """Main process only, after `start` and before any rank scores: start afresh or resume, delete
+        damaged shards, write the manifest."""
+        if not self.owns_output:
+            raise ScoringError("ShardedScoring.prepare() needs the output's lock: call start() first")
         if overwrite:
             if self.output.is_dir():
                 shutil.rmtree(self.output)
@@ -331,19 +359,16 @@ class ShardedScoring:
                 self.output.unlink()
             self._clear_shard_dir(keep=())
             self._manifest = None
-        elif self.is_complete():
-            return True
         for leftover in self.output.parent.glob(f".{self.output.name}.merging-*"):  # a merge that was killed
             shutil.rmtree(leftover)
         if self.output.exists() and not any(self.output.iterdir()):
             self.output.rmdir()  # an empty folder (made by hand, or a run that never merged) is no output
-        # Temporary files of killed processes (a shard never renamed into place, datasets' own) go.
+        # Temporary files of killed processes (a shard never published, datasets' own) go.
         self._clear_shard_dir(keep=("shard-*.arrow", "shard-*.json", MANIFEST))
         manifest = self.shard_dir / MANIFEST
         if not manifest.exists():
             write_atomically(manifest, json.dumps(self.manifest(), indent=2, sort_keys=True))
         self.discard_damaged()
-        return False
 
     def _clear_shard_dir(self, keep: tuple[str, ...]) -> None:
         for path in self.shard_dir.iterdir():
@@ -360,9 +385,10 @@ class ShardedScoring:
 
     # ----------------------------------------------------------------- work
     def score_shards(self, shards: list[Shard], *, rank: int = 0, world_size: int = 1,
-                     device_rank: int | None = None, label: str | None = None) -> int:
+                     device_rank: int | None = None, label: str | None = None, keep_going=None) -> int:
         """Score `shards` in order, skipping any already finished; returns the rows scored.
-        `device_rank` picks `cuda:{device_rank}` (the local rank; None: the current device)."""
+        `device_rank` picks `cuda:{device_rank}` (the local rank; None: the current device);
+        `keep_going()`, asked before each shard, stops the loop when it returns False."""
         from tqdm.auto import tqdm
 
         total = sum(s.rows for s in shards)
@@ -371,6 +397,8 @@ class ShardedScoring:
         with tqdm(total=total, desc=label, unit="row", position=rank if world_size > 1 else None,
                   dynamic_ncols=True) as bar:
             for shard in shards:
+                if keep_going is not None and not keep_going():
+                    break
                 if self.finished(shard):
                     bar.update(shard.rows)
                     continue
@@ -417,11 +445,21 @@ class ShardedScoring:
             if bars_on:
                 datasets.enable_progress_bars()
         record = self._record(shard, temporary, time.perf_counter() - started)
-        if record_file.exists():
+        try:
+            # A hard link publishes the file only if no other writer did (a Ray task run again while
+            # its first attempt lives on, an orphaned worker): finished shards are never rewritten.
+            os.link(temporary, final)
+        except FileExistsError:
             temporary.unlink()
-        else:
+            if not record_file.exists():  # published whole by a writer that died before its record
+                record = self._record(shard, final, record.seconds)
+                record.write(record_file)
+            return ShardRecord.read(record_file)
+        except OSError:  # a file system without hard links: a rename, which may replace a rival's file
             os.replace(temporary, final)
-            record.write(record_file)
+        else:
+            temporary.unlink()
+        record.write(record_file)
         return record
 
     def _record(self, shard: Shard, path: Path, seconds: float) -> ShardRecord:
@@ -431,8 +469,8 @@ class ShardedScoring:
         written = Dataset.from_file(str(path))
         ids = [str(i) for i in written["rap_id"]]
         if ids != self._ids()[shard.start : shard.stop]:
-            raise RuntimeError(f"shard {shard.index} was written with {len(ids)} rows, not input rows "
-                               f"{shard.start}-{shard.stop - 1}; its file {path} is left for inspection")
+            raise ScoringError(f"shard {shard.index} was written with {len(ids)} rows, not input rows "
+                               f"{shard.start}-{shard.stop - 1}, so it was not published: please report this bug")
         errors = sum(1 for e in written["rap_error"] if e) if "rap_error" in written.column_names else 0
         del written
         return ShardRecord(index=shard.index, start=shard.start, stop=shard.stop, rap_id_sha256=rap_ids_digest(ids),
@@ -465,7 +503,7 @@ class ShardedScoring:
         parts = [Dataset.from_file(str(self.shard_dir / s.name)) for s in shards]
         merged = concatenate_datasets(parts)
         if rap_ids_digest(merged["rap_id"]) != manifest["rows"]["rap_id_sha256"]:
-            raise RuntimeError(f"The shards in {self.shard_dir} do not add up to the input rows; "
+            raise ScoringError(f"The shards in {self.shard_dir} do not add up to the input rows; "
                                "re-run with --overwrite to score afresh")
         aside = self.output.with_name(f".{self.output.name}.merging-{os.getpid()}")
         if aside.exists():

@@ -14,10 +14,11 @@ lock, prepares, follows the tasks and merges: the guarantees are those of the ot
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import time
 
-from .job import IncompleteRun, Shard, ShardedScoring, ScoringSummary, describe_shards
+from .job import IncompleteRun, ScoringError, Shard, ShardedScoring, ScoringSummary, describe_shards
 
 DEFAULT_MAX_RETRIES = 3
 
@@ -42,30 +43,36 @@ def run_ray(job: ShardedScoring, *, address: str | None = None, num_cpus: int | 
 
     ray = _import_ray()
     start = time.perf_counter()
-    if not overwrite and job.is_complete():
-        return job.summary(load_from_disk(str(job.output)), time.perf_counter() - start, 0, already_complete=True)
-    if job.prepare(overwrite=overwrite):
-        return job.summary(load_from_disk(str(job.output)), time.perf_counter() - start, 0, already_complete=True)
-    missing = job.missing()
-    started_here = False
-    if missing:
-        if not ray.is_initialized():
-            ray.init(address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
-                     logging_level=logging.WARNING)
-            started_here = True
-        try:
-            failures = _score_on_cluster(ray, job, missing, max_retries)
-        finally:
+    try:
+        if job.start(overwrite=overwrite):
+            return job.summary(load_from_disk(str(job.output)), time.perf_counter() - start, 0,
+                               already_complete=True)
+        job.prepare(overwrite=overwrite)
+        missing = job.missing()
+        if missing:
+            started_here = not ray.is_initialized()
             if started_here:
-                ray.shutdown()
-        if failures and (still := job.missing()):
-            first, why = next(iter(failures.items()))
-            raise IncompleteRun(
-                f"{describe_shards(still)} of {len(job.shards())} are missing: {len(failures)} Ray task(s) failed "
-                f"(shard {first}: {why}); the other tasks finished theirs. Finished shards are kept in "
-                f"{job.shard_dir}: run the same command to score only the missing ones.", still)
-    merged = job.merge()
-    return job.summary(merged, time.perf_counter() - start, sum(s.rows for s in missing))
+                # ray.init makes SIGTERM exit at once (status 15); ours ends the run like Ctrl-C, with
+                # the missing shards named and status 143.
+                handler = signal.getsignal(signal.SIGTERM)
+                ray.init(address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
+                         logging_level=logging.WARNING)
+                signal.signal(signal.SIGTERM, handler)
+            try:
+                failures = _score_on_cluster(ray, job, missing, max_retries)
+            finally:
+                if started_here:
+                    ray.shutdown()
+            if failures and (still := job.missing()):
+                first, why = next(iter(failures.items()))
+                raise IncompleteRun(
+                    f"{describe_shards(still)} of {len(job.shards())} are missing: {len(failures)} Ray task(s) "
+                    f"failed (shard {first}: {why}); the other tasks finished theirs. Finished shards are kept in "
+                    f"{job.shard_dir}: run the same command to score only the missing ones.", still)
+        merged = job.merge()
+        return job.summary(merged, time.perf_counter() - start, sum(s.rows for s in missing))
+    finally:
+        job.finish()
 
 
 def _score_on_cluster(ray, job: ShardedScoring, missing: list[Shard], max_retries: int) -> dict[int, str]:
@@ -80,7 +87,11 @@ def _score_on_cluster(ray, job: ShardedScoring, missing: list[Shard], max_retrie
     try:
         ray.get(ray.remote(_check_start).options(**resources, max_retries=max_retries).remote(job_ref))
     except ray.exceptions.RayTaskError as error:
-        raise (error.cause if isinstance(error.cause, Exception) else error) from None
+        if isinstance(error.cause, (ValueError, OSError, ImportError, NotImplementedError)):
+            raise error.cause from None  # the CLI's one-line errors (a bad model, a missing device)
+        raise ScoringError(f"the start check failed on a Ray worker: {_last_line(error)}") from None
+    except ray.exceptions.RayError as error:  # its worker or node died, or ran out of memory
+        raise ScoringError(f"the start check could not run on the Ray cluster: {_last_line(error)}") from None
     task = ray.remote(_score_shard).options(**resources, max_retries=max_retries)
     pending = {task.remote(job_ref, shard): shard for shard in missing}
     print(f"Ray: {len(missing)} shard tasks on {ray.cluster_resources().get('GPU' if on_gpu else 'CPU', 0):g} "
@@ -94,8 +105,7 @@ def _score_on_cluster(ray, job: ShardedScoring, missing: list[Shard], max_retrie
                 try:
                     ray.get(ref)
                 except ray.exceptions.RayError as error:
-                    lines = [line for line in str(error).splitlines() if line.strip()]
-                    failures[shard.index] = lines[-1] if lines else type(error).__name__
+                    failures[shard.index] = _last_line(error)
                     continue
                 bar.update(shard.rows)
     return failures
@@ -109,6 +119,12 @@ def _check_start(job: ShardedScoring) -> None:
 def _score_shard(job: ShardedScoring, shard: Shard):
     """One Ray task: score `shard` on this worker's device (Ray sets CUDA_VISIBLE_DEVICES to its GPU)."""
     return job.score_one(shard)
+
+
+def _last_line(error: Exception) -> str:
+    """The last non-empty line of a Ray error (its first lines are a traceback)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
 
 
 def _import_ray():

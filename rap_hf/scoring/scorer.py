@@ -149,7 +149,7 @@ class Scorer:
             kwargs["remove_columns"] = list(kwargs.get("remove_columns") or []) + stale
         # Cache files the scorer names, so an interrupted map resumes from checked files (map_cache.py).
         cache_file = kwargs.get("cache_file_name") or scores_cache_file(ds, kwargs["new_fingerprint"])
-        if cache_file and kwargs.get("load_from_cache_file", True) is not False:
+        if cache_file and not kwargs.get("keep_in_memory") and kwargs.get("load_from_cache_file", True) is not False:
             kwargs["cache_file_name"] = cache_file
             discard_damaged(ds, cache_file)
         if not kwargs.get("num_proc") or kwargs["num_proc"] <= 1:
