@@ -47,8 +47,6 @@ def run(job: ShardedScoring, *, overwrite: bool = False, state=None) -> ScoringS
     settings: `SettingsMismatch`) reaches every rank by broadcast and is raised on each, so no rank
     is left waiting and all end alike.
     """
-    from datasets import load_from_disk
-
     state = state or process_state()
     rank, world_size = state.process_index, state.num_processes
     start = time.perf_counter()
@@ -59,8 +57,7 @@ def run(job: ShardedScoring, *, overwrite: bool = False, state=None) -> ScoringS
         if decision == _COMPLETE:
             if not state.is_main_process:
                 return None
-            return job.summary(load_from_disk(str(job.output)), time.perf_counter() - start, 0,
-                               already_complete=True)
+            return job.complete_summary(time.perf_counter() - start)
         # Nothing is written before every rank has loaded its model and scored a row; a run left with
         # only the merge to do (killed while merging) loads no model.
         if decision:
@@ -96,13 +93,10 @@ def run_local(job: ShardedScoring, num_proc: int, *, overwrite: bool = False) ->
     """
     import multiprocessing
 
-    from datasets import load_from_disk
-
     start = time.perf_counter()
     try:
         if job.start(overwrite=overwrite):
-            return job.summary(load_from_disk(str(job.output)), time.perf_counter() - start, 0,
-                               already_complete=True)
+            return job.complete_summary(time.perf_counter() - start)
         # The workers load the model in their own processes: a start that fails there is reported
         # below (and cleaned up by `cleaned_up_on_failure`) rather than checked here, which would load
         # it once more.

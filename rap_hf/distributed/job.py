@@ -40,6 +40,8 @@ DEFAULT_SHARD_ROWS = 256
 MANIFEST = "manifest.json"
 # Held by the process that prepares and merges (lock.py): one run per output at a time.
 LOCK = "run.lock"
+# What belongs in OUT.shards/ besides the lock; anything else there was left by a killed process.
+RUN_FILES = ("shard-*.arrow", "shard-*.json", MANIFEST)
 # Written inside the merged output: how its rows were scored. A re-run that finds it has nothing to do.
 RECORD = SCORING_RECORD
 # RAPConfig fields that choose where and in which groups rows run, not what is computed: a resume may
@@ -364,7 +366,7 @@ class ShardedScoring:
         if self.output.exists() and not any(self.output.iterdir()):
             self.output.rmdir()  # an empty folder (made by hand, or a run that never merged) is no output
         # Temporary files of killed processes (a shard never published, datasets' own) go.
-        self._clear_shard_dir(keep=("shard-*.arrow", "shard-*.json", MANIFEST))
+        self._clear_shard_dir(keep=RUN_FILES)
         manifest = self.shard_dir / MANIFEST
         if not manifest.exists():
             write_atomically(manifest, json.dumps(self.manifest(), indent=2, sort_keys=True))
@@ -411,7 +413,7 @@ class ShardedScoring:
         return done
 
     def score_one(self, shard: Shard, progress=None, device_rank: int | None = None) -> ShardRecord:
-        """Score one shard into a temporary file, check it, rename it into place and write its record.
+        """Score one shard into a temporary file, check it, publish it (a hard link) and write its record.
 
         `progress(n)` is called after each batch of n rows. If another process finished the shard
         meanwhile, its file is kept and this one's is discarded: finished shards are never rewritten.
@@ -517,8 +519,14 @@ class ShardedScoring:
         if not self.keep_shards:
             shutil.rmtree(self.shard_dir)
         else:  # what killed or retried workers left is not part of the result
-            self._clear_shard_dir(keep=("shard-*.arrow", "shard-*.json", MANIFEST))
+            self._clear_shard_dir(keep=RUN_FILES)
         return load_from_disk(str(self.output))
+
+    def complete_summary(self, seconds: float) -> ScoringSummary:
+        """The summary of a run that found `output` already complete (it scored nothing)."""
+        from datasets import load_from_disk
+
+        return self.summary(load_from_disk(str(self.output)), seconds, 0, already_complete=True)
 
     def summary(self, merged, seconds: float, rows_scored: int, already_complete: bool = False) -> ScoringSummary:
         from ..rows import error_reason

@@ -39,14 +39,11 @@ def run_ray(job: ShardedScoring, *, address: str | None = None, num_cpus: int | 
         IncompleteRun: Some shards failed (their worker died `max_retries + 1` times, or the task
             raised); the others are kept, and the same call scores only the missing ones.
     """
-    from datasets import load_from_disk
-
     ray = _import_ray()
     start = time.perf_counter()
     try:
         if job.start(overwrite=overwrite):
-            return job.summary(load_from_disk(str(job.output)), time.perf_counter() - start, 0,
-                               already_complete=True)
+            return job.complete_summary(time.perf_counter() - start)
         job.prepare(overwrite=overwrite)
         missing = job.missing()
         if missing:
