@@ -73,3 +73,24 @@ def test_short_warm_up_teaches_the_responses(tmp_path):
     assert steps == [(k, 40) for k in range(1, 41)]
     after = _target_log_prob(warm, world["test"].select(range(6)))
     assert after > before + 1.0, (before, after)
+
+
+def test_vision_steps_teach_the_tower_first_then_keep_it_fixed(tmp_path):
+    """With `vision_steps`, the tower learns on its own first; the language model's steps then leave it
+    as it was (the same tower after 1 or 4 of them) while they move the language model."""
+    base = build_tiny_vlm("qwen2_5_vl", tmp_path / "base", seed=0, image_size=56)
+    train = make_visual_world(60, seed=1)["train"]
+
+    def warmed(name: str, steps: int) -> dict[str, torch.Tensor]:
+        path = warm_up(base, tmp_path / name, train, steps=steps, batch_size=8, learning_rate=5e-3, vision_steps=3,
+                       show_progress=False, device="cpu")
+        return AutoModelForImageTextToText.from_pretrained(path).state_dict()
+
+    before = AutoModelForImageTextToText.from_pretrained(base).state_dict()
+    short, long = warmed("short", 1), warmed("long", 4)
+    tower = [name for name in before if ".visual." in f".{name}"]
+    language = [name for name in before if "language_model" in name]
+    assert tower and language
+    assert any(not torch.equal(before[name], short[name]) for name in tower)  # the tower was taught
+    assert all(torch.equal(short[name], long[name]) for name in tower)  # and then kept fixed
+    assert any(not torch.equal(short[name], long[name]) for name in language)
