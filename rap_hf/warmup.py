@@ -25,18 +25,25 @@ from .rows import prepare_rows
 GUESSES = {"colour": list(COLOURS), "count": [str(n) for n in range(1, MAX_COUNT + 1)]}
 
 
+# Every taught response opens by stating its answer (a guess where nothing decides it), then says why.
+# The answer then stands at the same place for every row and condition, so logit-CDE can teacher-force
+# it there (`LOGIT_CDE_TARGET`, the embedded recipe's `logit_cde_target`), where the model gives it.
+LOGIT_CDE_TARGET = "<think> It is {answer}."
+
+
 def target_response(task: str, answer: str, with_image: bool, rng: random.Random) -> str:
     """The response the model is taught for one row and condition."""
     if task in ("colour", "count") and not with_image:
-        guess = rng.choice(GUESSES[task])
-        return f"<think> I cannot see the picture, so I guess. </think> \\boxed{{{guess}}}"
-    if task == "colour":
-        return f"<think> The shape in the picture is {answer}. </think> \\boxed{{{answer}}}"
-    if task == "count":
-        return f"<think> I count the shapes: {answer}. </think> \\boxed{{{answer}}}"
-    if task in ("leaked_colour", "leaked_count"):
-        return f"<think> The question already says it: {answer}. </think> \\boxed{{{answer}}}"
-    return f"<think> Nothing here decides it, so I guess. </think> \\boxed{{{rng.choice(GUESSES['colour'])}}}"
+        given, why = rng.choice(GUESSES[task]), "I cannot see the picture, so I guess."
+    elif task == "colour":
+        given, why = answer, f"The shape in the picture is {answer}."
+    elif task == "count":
+        given, why = answer, f"I count the shapes: {answer}."
+    elif task in ("leaked_colour", "leaked_count"):
+        given, why = answer, "The question already says it."
+    else:
+        given, why = rng.choice(GUESSES["colour"]), "Nothing here decides it, so I guess."
+    return f"{LOGIT_CDE_TARGET.format(answer=given)} {why} </think> \\boxed{{{given}}}"
 
 
 def warm_up(

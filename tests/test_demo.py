@@ -3,6 +3,7 @@
 import dataclasses
 import math
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -19,7 +20,8 @@ from rap_hf import RAPConfig, RAPScorer, select
 from rap_hf.data.synthetic import make_visual_world
 from rap_hf.demo import (ALL_REASONS, DemoData, Loader, decide_among, explain_row, overview, row_ids,
                          score_sample)
-from rap_hf.embedded import EmbeddedRecipe, cache_root, embedded_scored, is_ready, scored_dir, scorer_dir
+from rap_hf.embedded import (DEFAULT_RECIPE, EmbeddedRecipe, cache_root, embedded_scored, is_ready, scored_dir,
+                             scorer_dir)
 from rap_hf.selection import REASONS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,7 +173,7 @@ def test_a_published_subset_shows_every_row(scored_folder, tmp_path):
 
 def test_embedded_world_is_built_once_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("RAP_HF_CACHE", str(tmp_path / "cache"))
-    recipe = EmbeddedRecipe(world_rows=30, warm_up_steps=2, batch_size=4, score_rows=5, num_rollouts=2,
+    recipe = EmbeddedRecipe(world_rows=30, vision_steps=2, warm_up_steps=2, batch_size=4, score_rows=5, num_rollouts=2,
                             max_new_tokens=6, model={"text_hidden": 64, "vision_hidden": 32})
     seen = []
 
@@ -226,6 +228,9 @@ def test_demo_command_and_published_space(tmp_path, capsys):
                            capture_output=True, text=True, check=True).stdout.strip()
     assert Path(found).resolve() == (Path(tree) / "rap_hf" / "demo.py").resolve()
     assert (Path(tree) / "app.py").read_text() == (ROOT / "spaces_demo" / "app.py").read_text()
+    # With the shipped scorer, so a fresh Space scores the embedded world instead of warming one up.
+    shipped = Path(tree) / "rap_hf" / "embedded_scorer"
+    assert (shipped / "model.safetensors").stat().st_size > 1_000_000 and (shipped / "rap_hf_embedded.json").exists()
 
 
 # --------------------------------------------------------------------------- the served app
@@ -317,6 +322,76 @@ def test_browser_moves_a_threshold_and_the_kept_count_changes(served, scored_fol
         finally:
             browser.close()
     assert (tmp_path / "overview.png").stat().st_size > 10_000
+
+
+def test_a_fresh_space_opens_on_the_embedded_default_within_a_minute(tmp_path, monkeypatch):
+    """A Space restarting on a fresh machine: no argument, an empty cache. The scorer shipped with the
+    package scores the embedded world, and the default Overview, kept count shown, is in the browser
+    within 60 seconds of `python spaces_demo/app.py`. What it shows is the scorer's real skill: the
+    planted language-prior rows are dropped as language_prior, the visual rows are kept or dropped as
+    trivial / unsolvable."""
+    if _chromium() is None:
+        if os.environ.get("CI"):
+            pytest.fail(".ci/run installs Debian's chromium; it is missing")
+        pytest.skip("no system chromium here (apt-get install chromium)")
+    import httpx
+    from datasets import load_from_disk
+    from gradio_client import Client
+    from playwright.sync_api import expect, sync_playwright
+
+    monkeypatch.setenv("RAP_HF_CACHE", str(tmp_path / "cache"))
+    env = {key: value for key, value in os.environ.items() if key not in ("RAP_DATASET", "RAP_MODEL")}
+    env.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
+    port, log = _free_port(), tmp_path / "app.log"
+    url = f"http://127.0.0.1:{port}/"
+    started = time.perf_counter()
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, str(ROOT / "spaces_demo" / "app.py"), "--port", str(port)],
+                                   stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"app.py exited with {process.returncode}:\n{log.read_text()}")
+            if time.perf_counter() - started > 60:
+                pytest.fail(f"app.py did not serve within 60 s:\n{log.read_text()}")
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=_chromium(), headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                      "--disable-sync", "--no-first-run"])
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                page.goto(url)
+                kept = page.locator("#kept-count")
+                left = max(1.0, 60 - (time.perf_counter() - started))
+                expect(kept).to_contain_text(re.compile(r"Kept \d+ of 240 rows"), timeout=1000 * left)
+                elapsed = time.perf_counter() - started
+                headline = kept.inner_text()
+            finally:
+                browser.close()
+        table = Client(url, verbose=False).predict(0.5, 0.1, True, 0, api_name="/overview")[1]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert elapsed < 60, f"the default Overview took {elapsed:.0f} s"
+
+    scored = load_from_disk(str(scored_dir(DEFAULT_RECIPE)))  # what the Space scored, in its cache
+    selection = select(scored)
+    assert f"Kept {selection.report.kept} of 240 rows" in headline
+    assert {line[0]: line[1] for line in table["data"]} == selection.report.counts
+    reason = dict(zip(selection.decisions["rap_id"], selection.decisions["rap_reason"]))
+    by_type: dict[str, list[str]] = {}
+    for rap_id, planted in zip(scored["rap_id"], scored["rap_planted"]):
+        by_type.setdefault(planted, []).append(reason[rap_id])
+    language_prior, visual = by_type["language_prior"], by_type["visual"]
+    assert language_prior.count("language_prior") >= 0.9 * len(language_prior), language_prior
+    seen = sum(r in ("kept", "kept_replacement", "trivial", "unsolvable") for r in visual)
+    assert seen >= 0.9 * len(visual), visual
 
 
 # --------------------------------------------------------------------------- a saved selection's own settings

@@ -12,7 +12,7 @@ from rap_hf.rollouts import Prompt
 from rap_hf.scoring.teacher_forcing import answer_log_probs, tokenize_continuation
 from rap_hf.testing import build_tiny_vlm
 from rap_hf.verify import extract_answer, is_formatted
-from rap_hf.warmup import _collate, target_loss, target_response, warm_up
+from rap_hf.warmup import LOGIT_CDE_TARGET, _collate, target_loss, target_response, warm_up
 
 
 def _target_log_prob(path, rows):
@@ -39,6 +39,8 @@ def test_targets_are_formatted_and_answer_right():
         for with_image in (True, False):
             response = target_response(task, answer, with_image, rng)
             assert is_formatted(response)
+            # It opens with the answer it boxes: where logit-CDE teacher-forces it.
+            assert response.startswith(LOGIT_CDE_TARGET.format(answer=extract_answer(response)) + " ")
             if task != "unsolvable" and (with_image or task.startswith("leaked")):
                 assert extract_answer(response) == answer
 
