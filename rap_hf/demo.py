@@ -14,9 +14,10 @@ Three tabs over one scored dataset:
 
 The handlers are plain functions of a `DemoData` (tests call them directly); `build_demo` wires them
 into `gradio.Blocks`; `main` serves it (`python spaces_demo/app.py`, `rap-hf demo`). With no dataset
-the Space opens on the embedded visual world scored by the embedded tiny scorer (`rap_hf.embedded`):
-built once per machine (about 5 minutes on 2 CPU cores, the warm-up being the slow part), cached, and
-loaded in seconds afterwards. While it is being built, the page is served at once and shows progress.
+the Space opens on the embedded visual world scored by the tiny scorer shipped with the package
+(`rap_hf.embedded`): scored on the first start (well under a minute on 2 CPU cores, as on a free
+Space), cached, and loaded in seconds afterwards. While it is being scored, the page is served at once
+and shows progress.
 """
 
 from __future__ import annotations

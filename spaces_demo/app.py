@@ -3,7 +3,8 @@
     python spaces_demo/app.py [--dataset SCORED_FOLDER_OR_HUB_ID] [--model SCORER] [--port 7860]
 
 With no arguments (and no RAP_DATASET / RAP_MODEL in the environment) it opens on the embedded visual
-world scored by the embedded tiny scorer, built on the first start and cached (see rap_hf/demo.py).
+world scored by the tiny scorer shipped with the package (rap_hf/embedded_scorer/), scored on the first
+start and cached (see rap_hf/demo.py).
 """
 
 import sys
