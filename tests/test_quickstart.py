@@ -93,6 +93,41 @@ def test_arms_train_as_promised(run):
     for arm in ARMS:
         assert len(training[arm]["runs"]) == 1 and training[arm]["runs"][0]["steps"] == training[arm]["steps"]
         assert training[arm]["seconds"][0] > 0
+        # The training signal: one share of groups with reward variance per GRPO step, and its mean.
+        run_facts = training[arm]["runs"][0]
+        shares = run_facts["signal_share_per_step"]
+        assert len(shares) == training[arm]["steps"] and all(0.0 <= v <= 1.0 for v in shares)
+        assert run_facts["signal_share"] == pytest.approx(sum(shares) / len(shares), abs=1e-3)
+        completions = config.num_generations * min(config.prompts_per_step, training[arm]["rows"])
+        assert run_facts["informative_completions_per_step"] == pytest.approx(
+            run_facts["signal_share"] * completions, abs=0.02)
+        assert training[arm]["signal_share"] == [run_facts["signal_share"]]
+        assert training[arm]["signal_share_mean"] == pytest.approx(run_facts["signal_share"], abs=1e-4)
+
+
+def test_training_signal_reads_trls_zero_std_fraction():
+    from rap_hf.quickstart.pipeline import training_signal
+
+    history = [{"loss": 0.1, "frac_reward_zero_std": 0.75, "step": 1}, {"frac_reward_zero_std": 0.25, "step": 2},
+               {"train_runtime": 3.0}]
+    assert training_signal(history, completions_per_step=32) == {
+        "signal_share_per_step": [0.25, 0.75], "signal_share": 0.5, "informative_completions_per_step": 16.0}
+    assert training_signal([], 32)["signal_share"] is None
+
+
+def test_resolution_is_twice_the_paired_standard_error():
+    from rap_hf.quickstart.pipeline import resolution
+
+    def runs(*per_seed):
+        return [{"seed": seed, "correct": [bool(v) for v in row]} for seed, row in enumerate(per_seed)]
+
+    evaluations = {"rap": runs([1, 1, 0, 0], [1, 0, 0, 0]), "random": runs([1, 0, 0, 0], [1, 0, 1, 0])}
+    # Per-seed differences +0.25, -0.25 (variance 0.125, over 2 seeds); per-row mean differences
+    # 0, 0.5, -0.5, 0 (variance 1/6, over 4 rows): 2 * sqrt(0.0625 + 1/24).
+    assert resolution(evaluations) == pytest.approx(2 * math.sqrt(0.0625 + 1 / 24), abs=1e-4)
+    # Identical arms: no difference to resolve, nothing noisy either.
+    assert resolution({"rap": runs([1, 0], [0, 1]), "random": runs([1, 0], [0, 1])}) == 0.0
+    assert resolution({"rap": runs([1, 0]), "random": runs([0, 1])}) is None  # one seed: spread unknown
 
 
 def test_checkpoints_moved_away_from_the_scorer(run):
@@ -137,9 +172,20 @@ def test_hub_trees_load_back(run):
 
 def test_report_files(run):
     out, report = run["out"], run["report"]
-    for name in ("score_distributions.png", "heldout_accuracy.png", "timings.png"):
+    for name in ("score_distributions.png", "heldout_accuracy.png", "timings.png", "training_signal.png"):
         assert (out / "plots" / name).read_bytes()[:4] == b"\x89PNG"
     markdown = (out / "report.md").read_text()
+    rap_signal = report["training"]["rap"]
+    assert f"{100 * rap_signal['signal_share_mean']:.0f} %" in markdown and "groups with signal" in markdown
+    assert "![training signal](plots/training_signal.png)" in markdown
+    # The scorer's skills per task, at the top of the report (and in report.json).
+    skills = report["scorer"]["skills"]
+    assert set(skills) == set(report["world"]["tasks"]["pool"])
+    scorer_line = markdown.split("**Scorer.** ")[1].split("\n")[0]
+    assert "warmed up here" in scorer_line
+    for task, acc in skills.items():
+        assert f"{task} {100 * acc['image']:.1f} % / {100 * acc['text']:.1f} %" in scorer_line
+    assert markdown.index("**Scorer.**") < markdown.index("**Verdict.**")
     assert "--fast` smoke run" in markdown and "**Verdict.**" in markdown
     rap, rand = report["heldout_accuracy"]["rap"], report["heldout_accuracy"]["random"]
     assert f"{100 * rap:.1f} %" in markdown and f"{100 * rand:.1f} %" in markdown
@@ -171,12 +217,37 @@ def test_bad_settings_fail_clearly():
         QuickstartConfig(epochs=0)
     with pytest.raises(ValueError, match="cde_threshold"):
         QuickstartConfig(cde_threshold=1.5)
+    with pytest.raises(ValueError, match="min_steps"):
+        QuickstartConfig(min_steps=0)
+    for embedded_only in ({"warm_up": True}, {"scorer_seed": 1}):
+        with pytest.raises(ValueError, match="with --model the study uses that model"):
+            QuickstartConfig(model="some/model", **embedded_only)
+
+
+def test_the_default_study_scores_with_the_shipped_scorer(monkeypatch, tmp_path):
+    """No warm-up by default: the scorer shipped with the package, and its held-out skills, in the report."""
+    from rap_hf.embedded import SHIPPED_SCORER, shipped_scorer
+
+    monkeypatch.setenv("RAP_HF_CACHE", str(tmp_path / "cache"))
+    import rap_hf.warmup
+
+    monkeypatch.setattr(rap_hf.warmup, "warm_up", lambda *a, **k: pytest.fail("warmed up a scorer that ships"))
+    clock = StageClock(echo=lambda line: None)
+    model, info = prepare_scorer(QuickstartConfig(), clock)
+    assert Path(model) == SHIPPED_SCORER and info["source"] == "shipped with the package"
+    assert info["warm_up"]["cached"] is True and info["skills_heldout"]["colour"]["image"] >= 0.9
+    assert "--warm-up builds it here" in clock.notes["warm-up"]
+    assert not (tmp_path / "cache").exists()  # nothing was built
+    # --scorer-seed names another scorer: it is warmed up here, not taken from the package.
+    assert shipped_scorer(QuickstartConfig(scorer_seed=1).recipe()) is None
+    assert QuickstartConfig(scorer_seed=0).recipe() == QuickstartConfig().recipe()
 
 
 def test_cli_help_lists_the_flags():
     result = subprocess.run([sys.executable, "-m", "rap_hf", "quickstart", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
-    for flag in ("--out", "--fast", "--model", "--dataset", "--seeds", "--cde-threshold"):
+    for flag in ("--out", "--fast", "--warm-up", "--scorer-seed", "--min-steps", "--model", "--dataset", "--seeds",
+                 "--cde-threshold"):
         assert flag in result.stdout
 
 

@@ -12,7 +12,7 @@ from ..embedded import DEFAULT_RECIPE, EmbeddedRecipe
 # The smoke run of `--fast` (what the test suite runs): a short warm-up that teaches the answer
 # format and little else, fewer rows, shorter responses, one seed. It checks that every stage runs
 # and reports; its accuracies say nothing about RAP.
-FAST_RECIPE = dataclasses.replace(DEFAULT_RECIPE, world_rows=360, warm_up_steps=150, score_rows=96,
+FAST_RECIPE = dataclasses.replace(DEFAULT_RECIPE, world_rows=360, vision_steps=50, warm_up_steps=150, score_rows=96,
                                   max_new_tokens=32)
 
 
@@ -29,6 +29,12 @@ class QuickstartConfig(ColumnMapping):
         "help": "Folder the report, plots, subsets, checkpoints and Hub trees are written to.", "aliases": ["--out"]})
     fast: bool = field(default=False, metadata={"help": "A 2-3 minute smoke run: a short warm-up, 96 pool rows, "
                                                         "one seed. Its numbers say nothing about RAP."})
+    warm_up: bool = field(default=False, metadata={
+        "help": "Build the embedded scorer here from random weights (the documented recipe, about 4 minutes on 2 "
+                "CPU cores) instead of loading the one shipped with the package. The report says which was used."})
+    scorer_seed: int | None = field(default=None, metadata={
+        "help": "Seed of the embedded scorer's initial weights. The shipped scorer is seed 0; another seed is warmed "
+                "up here (4 minutes on 2 CPU cores), e.g. to see how much the study's figures depend on it."})
     model: str | None = field(default=None, metadata={
         "help": "A VLM (Hub id or folder) to score and train instead of the embedded scorer; no warm-up then."})
     dataset: str | None = field(default=None, metadata={
@@ -53,6 +59,9 @@ class QuickstartConfig(ColumnMapping):
     epochs: float = field(default=1.0, metadata={
         "help": "Passes of GRPO over each training set. The RAP and random subsets (equal sizes) train the same number "
                 "of steps; the full pool trains the same number of passes, so more steps."})
+    min_steps: int | None = field(default=None, metadata={
+        "help": "At least this many GRPO steps per trained arm, however small its set (a few steps cannot move the "
+                "model). Default: 24, 4 with --fast."})
     learning_rate: float = field(default=1e-4, metadata={
         "help": "GRPO learning rate (AdamW, constant). On the embedded scorer 3e-4 already lowers held-out "
                 "accuracy of the full pool's run (0.545 to 0.455), 1e-3 ruins it."})
@@ -73,12 +82,19 @@ class QuickstartConfig(ColumnMapping):
         check_range(self, "learning_rate", low=0, low_open=True)
         check_range(self, "num_generations", low=2, why=" (GRPO compares the rollouts of a prompt with each other)")
         check_range(self, "prompts_per_step", low=1)
+        check_range(self, "min_steps", low=1)
         for name in ("pool_rows", "heldout_rows", "max_new_tokens"):
             check_range(self, name, low=1)
+        if self.model is not None and (self.warm_up or self.scorer_seed is not None):
+            raise ValueError("--warm-up and --scorer-seed build the embedded scorer; with --model the study uses that "
+                             "model instead. Drop one of them.")
 
     @property
     def num_seeds(self) -> int:
         return self.seeds if self.seeds is not None else (1 if self.fast else 3)
+
+    def min_steps_or_default(self) -> int:
+        return self.min_steps if self.min_steps is not None else (4 if self.fast else 24)
 
     @property
     def embedded(self) -> bool:
@@ -90,6 +106,8 @@ class QuickstartConfig(ColumnMapping):
         recipe = FAST_RECIPE if self.fast else DEFAULT_RECIPE
         if self.pool_rows is not None:
             recipe = dataclasses.replace(recipe, score_rows=self.pool_rows)
+        if self.scorer_seed is not None:
+            recipe = dataclasses.replace(recipe, model_seed=self.scorer_seed)
         return recipe
 
     def max_new_tokens_or_default(self) -> int:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..embedded import scorer_skills
 from ..metrics.ranking import auroc
 from .config import QuickstartConfig
 
@@ -144,29 +145,42 @@ def count_parameters(model_ref: str | os.PathLike) -> int | None:
 
 
 def prepare_scorer(config: QuickstartConfig, clock: StageClock) -> tuple[str, dict[str, Any]]:
-    """The scorer and base model of the study: `config.model`, or the embedded scorer (warmed up
-    here on first use, then loaded from the cache)."""
+    """The scorer and base model of the study: `config.model`, or the embedded scorer (the one shipped
+    with the package; with `--warm-up`, or a recipe it was not built from, warmed up here on first use
+    and then loaded from the cache)."""
     if config.model is not None:
         clock.notes["warm-up"] = "skipped: --model given"
-        return config.model, {"model": config.model, "parameters": count_parameters(config.model), "warm_up": None}
-    from ..embedded import embedded_scorer, scorer_dir
+        return config.model, {"model": config.model, "parameters": count_parameters(config.model), "warm_up": None,
+                              "source": "given (--model)"}
+    from ..embedded import embedded_scorer, scorer_dir, shipped_scorer
 
     recipe = config.recipe()
-    cached = scorer_dir(recipe).exists()
-    path = embedded_scorer(recipe, device=config.device)
+    shipped = None if config.warm_up else shipped_scorer(recipe)
+    cached = shipped is None and scorer_dir(recipe).exists()
+    path = embedded_scorer(recipe, device=config.device, warm_up=config.warm_up)
     recorded = json.loads((path / "rap_hf_embedded.json").read_text())
-    clock.notes["warm-up"] = f"loaded from the cache, {scorer_dir(recipe)}" if cached else f"cached in {scorer_dir(recipe)}"
+    if shipped is not None:
+        source = "shipped with the package"
+        clock.notes["warm-up"] = f"skipped: the scorer shipped with the package ({path}); --warm-up builds it here"
+    else:
+        source = "warmed up here" + (" earlier (cached)" if cached else "")
+        clock.notes["warm-up"] = (f"loaded from the cache, {scorer_dir(recipe)}" if cached
+                                  else f"cached in {scorer_dir(recipe)}")
     info = {
         "model": str(path),
         "architecture": "Qwen2.5-VL (build_tiny_vlm)",
         "parameters": count_parameters(path),
+        "source": source,
         "warm_up": {
             "steps": recipe.warm_up_steps,
+            "vision_steps": recipe.vision_steps,
             "batch_size": recipe.batch_size,
             "learning_rate": recipe.learning_rate,
             "seconds": recorded.get("warm_up_seconds"),
-            "cached": cached,
+            "cached": shipped is not None or cached,
         },
+        # Measured on held-out rows when it was built (`python -m rap_hf.embedded`), if it was.
+        "skills_heldout": recorded.get("skills"),
     }
     return str(path), info
 
@@ -198,26 +212,6 @@ def score_pool(config: QuickstartConfig, data: StudyData, model: str, clock: Sta
     scorer = RAPScorer(model, rap_config)
     scored = scorer.map(data.pool, batch_size=rap_config.batch_size, desc="Scoring the pool")
     return scored, rap_config, False
-
-
-def scorer_accuracy(scored) -> dict[str, dict[str, float]]:
-    """Mean accuracy of the scorer's rollouts with and without the image, per planted task (or overall)."""
-    import numpy as np
-
-    from ..data.columns import float_column
-
-    ok = np.asarray([e is None for e in scored["rap_error"]]) if "rap_error" in scored.column_names else None
-    image = float_column(scored, "rap_acc_image")
-    text = float_column(scored, "rap_acc_text")
-    groups = scored["rap_task"] if "rap_task" in scored.column_names else ["all"] * len(scored)
-    out: dict[str, dict[str, float]] = {}
-    for task in sorted(set(groups)):
-        rows = np.asarray([g == task for g in groups]) & (ok if ok is not None else True)
-        rows &= ~np.isnan(image) & ~np.isnan(text)
-        if rows.any():
-            out[task] = {"image": round(float(image[rows].mean()), 4), "text": round(float(text[rows].mean()), 4),
-                         "rows": int(rows.sum())}
-    return out
 
 
 # --------------------------------------------------------------------------- 4. selection
@@ -291,11 +285,11 @@ def prompts_per_step(rows: int, config: QuickstartConfig) -> int:
 
 
 def training_steps(rows: int, config: QuickstartConfig) -> int:
-    """Optimiser steps for `config.epochs` passes over `rows` prompts (none without rows: the arm is
-    not trained)."""
+    """Optimiser steps for `config.epochs` passes over `rows` prompts, and at least `min_steps` (none
+    without rows: the arm is not trained)."""
     if rows == 0:
         return 0
-    return max(1, math.ceil(config.epochs * rows / prompts_per_step(rows, config)))
+    return max(config.min_steps_or_default(), math.ceil(config.epochs * rows / prompts_per_step(rows, config)))
 
 
 RUN_FILE = "rap_quickstart_run.json"
@@ -341,7 +335,7 @@ def train_arm(model: str, rows, *, steps: int, seed: int, config: QuickstartConf
         **image_resolution(config),
         max_steps=steps,
         seed=seed,
-        logging_steps=max(1, steps // 10),
+        logging_steps=1,  # every step's reward statistics: the report's training signal per step
         report_to="none",
         save_strategy="no",
         disable_tqdm=True,
@@ -357,15 +351,30 @@ def train_arm(model: str, rows, *, steps: int, seed: int, config: QuickstartConf
     rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
     facts = {"rows": len(trainer.train_dataset), "steps": trainer.state.global_step, "seconds": round(seconds, 2),
              "mean_reward_first": round(rewards[0], 4) if rewards else None,
-             "mean_reward_last": round(rewards[-1], 4) if rewards else None}
+             "mean_reward_last": round(rewards[-1], 4) if rewards else None,
+             **training_signal(trainer.state.log_history, config.num_generations * prompts_per_step(len(rows), config))}
     record.write_text(json.dumps({"key": key, "facts": facts}, indent=2))
     return {**facts, "reused": False}
+
+
+def training_signal(log_history: Sequence[dict[str, Any]], completions_per_step: int) -> dict[str, Any]:
+    """What GRPO could learn from at each step: a group (a prompt's rollouts) whose rewards all agree
+    has zero advantage, so it moves nothing. From TRL's `frac_reward_zero_std`, logged every step:
+    the share of groups with reward variance, per step and on average, and the completions in those
+    groups per step (the informative ones). This is where RAP's subsets should differ from random."""
+    zero = [h["frac_reward_zero_std"] for h in log_history if "frac_reward_zero_std" in h]
+    shares = [round(1.0 - value, 4) for value in zero]
+    mean = sum(shares) / len(shares) if shares else None
+    return {"signal_share_per_step": shares,
+            "signal_share": round(mean, 4) if mean is not None else None,
+            "informative_completions_per_step": round(mean * completions_per_step, 2) if mean is not None else None}
 
 
 def training_settings(config: QuickstartConfig, rows: int) -> dict[str, Any]:
     """The GRPO settings of a training set of `rows` (the report's `training.settings`, plus the
     prompts per step that this set allows)."""
-    return {"epochs": config.epochs, "learning_rate": config.learning_rate, "num_generations": config.num_generations,
+    return {"epochs": config.epochs, "min_steps": config.min_steps_or_default(), "learning_rate": config.learning_rate,
+            "num_generations": config.num_generations,
             "prompts_per_step": prompts_per_step(rows, config), "max_completion_length": config.max_new_tokens_or_default(),
             "beta": 0.0, "lr_scheduler_type": "constant"}
 
@@ -381,7 +390,7 @@ def evaluate_arm(model, heldout, *, config: QuickstartConfig, output_dir: Path) 
                             **image_resolution(config))
     result.save(output_dir)
     correct = result.rows["correct"]
-    out: dict[str, Any] = {"accuracy": round(result.summary["accuracy"], 4),
+    out: dict[str, Any] = {"accuracy": round(result.summary["accuracy"], 4), "correct": list(correct),
                            "format_rate": round(result.summary["format_rate"], 4),
                            "errors": result.summary["errors"], "seconds": round(result.summary["seconds"], 2)}
     for key, column in (("per_type", "rap_planted"), ("per_task", "rap_task")):
@@ -421,6 +430,26 @@ def summarise_accuracy(evaluations: dict[str, list[dict[str, Any]]]) -> dict[str
                                for label in labels}
     out.update(per_seed=per_seed, std=spread, per_type=per_type, per_task=per_task)
     return out
+
+
+def resolution(evaluations: dict[str, list[dict[str, Any]]]) -> float | None:
+    """The smallest RAP - random difference in held-out accuracy this run can tell from noise: twice
+    the standard error (about 95 %) of the mean paired difference. Paired: both arms of a seed are
+    graded on the same held-out rows, so rows that every model gets right or wrong add no noise. Two
+    sources count: the seeds (the variance of the per-seed differences over the seeds) and which rows
+    were held out (the variance over rows of the per-row difference, averaged over seeds). None with
+    fewer than two seeds, whose spread is unknown."""
+    import numpy as np
+
+    rap = {run["seed"]: run["correct"] for run in evaluations.get("rap", [])}
+    rand = {run["seed"]: run["correct"] for run in evaluations.get("random", [])}
+    seeds = sorted(set(rap) & set(rand))
+    if len(seeds) < 2:
+        return None
+    differences = np.asarray([np.asarray(rap[s], float) - np.asarray(rand[s], float) for s in seeds])  # seed x row
+    over_seeds = differences.mean(axis=1).var(ddof=1) / len(seeds)
+    over_rows = differences.mean(axis=0).var(ddof=1) / differences.shape[1]
+    return round(2 * math.sqrt(over_seeds + over_rows), 4)
 
 
 # --------------------------------------------------------------------------- the study
@@ -481,7 +510,8 @@ def _run(config: QuickstartConfig, echo: Callable[[str], None]) -> dict[str, Any
         model, scorer_info = prepare_scorer(config, clock)
     with clock.stage("scoring", f"Scoring {len(data.pool)} pool rows (rollouts, ACE, logit-CDE)"):
         scored, rap_config, cached = score_pool(config, data, model, clock)
-        scorer_info["accuracy"] = scorer_accuracy(scored)
+        # The scorer's skills: the accuracy of its rollouts per task, with the picture and without.
+        scorer_info["skills"] = scorer_skills(scored)
         scorer_info["scoring"] = {"num_rollouts": rap_config.num_rollouts, "max_new_tokens": rap_config.max_new_tokens,
                                   "ace_min_rows": rap_config.ace_min_rows, "cached": cached}
     with clock.stage("selection", "Selecting (RAP, random, pass-rate band)"):
@@ -533,6 +563,8 @@ def _run(config: QuickstartConfig, echo: Callable[[str], None]) -> dict[str, Any
                                                eval_results=summary, base_model=config.model,
                                                training_dataset=subset_id))
 
+    heldout_accuracy = {**summarise_accuracy(evaluations), "rows": len(data.heldout)}
+    heldout_accuracy["resolution"] = resolution(evaluations)
     report = {
         "rap_hf_version": __version__,
         "config": config.to_dict(),
@@ -553,12 +585,22 @@ def _run(config: QuickstartConfig, echo: Callable[[str], None]) -> dict[str, Any
                                "planted_kept": composition(subsets.band.dataset)},
         },
         "detection": detection(scored),
-        "heldout_accuracy": {**summarise_accuracy(evaluations), "rows": len(data.heldout)},
+        "heldout_accuracy": heldout_accuracy,
         "training": {
             "settings": {**training_settings(config, len(scored)), "prompts_per_step": config.prompts_per_step},
             **{arm: {"rows": sizes[arm], "steps": steps[arm],
                      "seconds": [run["seconds"] for run in training[arm]],
                      "seconds_mean": _mean([run["seconds"] for run in training[arm]]),
+                     # Per seed, then the mean: the share of groups with reward variance and the
+                     # informative completions per step (`training_signal`).
+                     "signal_share": [run.get("signal_share") for run in training[arm]],
+                     "signal_share_mean": _mean([run["signal_share"] for run in training[arm]
+                                                 if run.get("signal_share") is not None]),
+                     "informative_completions_per_step": [run.get("informative_completions_per_step")
+                                                          for run in training[arm]],
+                     "informative_completions_per_step_mean": _mean(
+                         [run["informative_completions_per_step"] for run in training[arm]
+                          if run.get("informative_completions_per_step") is not None]),
                      "runs": training[arm]} for arm in ARMS},
         },
         "hub": hub,

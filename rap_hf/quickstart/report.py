@@ -15,6 +15,14 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f} %"
 
 
+def skills_line(scorer: dict[str, Any]) -> str:
+    """The scorer's skills in one sentence: accuracy with the picture / without, per task."""
+    skills = scorer.get("skills") or {}
+    parts = [f"{task} {_pct(acc['image'])} / {_pct(acc['text'])}" for task, acc in skills.items()]
+    return (f"`{Path(scorer['model']).name}` ({scorer.get('source', 'given')}); accuracy of its rollouts on the pool "
+            "with the picture / without: " + "; ".join(parts) + ".") if parts else "no skills measured."
+
+
 def verdict(report: dict[str, Any]) -> str:
     """One plain sentence on whether RAP beat the equal-size random subset, with the numbers."""
     acc = report["heldout_accuracy"]
@@ -33,6 +41,17 @@ def verdict(report: dict[str, Any]) -> str:
     if diff > 0:
         return f"RAP beat the random subset of the same size: {figures}."
     return f"RAP did not beat the random subset of the same size: {figures}."
+
+
+def resolution_sentence(report: dict[str, Any]) -> str:
+    """Whether this run can resolve a 3-point difference between RAP and random, said plainly."""
+    smallest = report["heldout_accuracy"].get("resolution")
+    if smallest is None:
+        return "With fewer than two seeds of each subset this run cannot say how large a difference it could resolve."
+    verdict_3 = "can" if smallest <= 0.03 else "cannot"
+    return (f"This run resolves differences of {100 * smallest:.1f} points or more (twice the standard error of the "
+            f"paired RAP - random difference, from the seed spread and the held-out rows), so it {verdict_3} resolve "
+            "a 3-point difference.")
 
 
 def accuracy_table(report: dict[str, Any]) -> str:
@@ -60,7 +79,8 @@ def _markdown(report: dict[str, Any], selection_md: str) -> str:
     if report["fast"]:
         lines += ["**This is a `--fast` smoke run**: a short warm-up that teaches the answer format and little else, "
                   "few rows, one seed. It shows that every stage runs; its accuracies say nothing about RAP.", ""]
-    lines += [f"**Verdict.** {verdict(report)}", "",
+    lines += [f"**Scorer.** {skills_line(report['scorer'])}", "",
+              f"**Verdict.** {verdict(report)} {resolution_sentence(report)}", "",
               "## Held-out accuracy", "",
               f"Greedy answers on {report['heldout_accuracy']['rows']} held-out rows, graded by the `answer_accuracy` "
               "metric; by planted type on the right. ± is the standard deviation over seeds.", "",
@@ -76,12 +96,14 @@ def _markdown(report: dict[str, Any], selection_md: str) -> str:
     lines.append(f"Model: `{scorer['model']}`" + (f", {params:,} parameters." if params else "."))
     warm = scorer.get("warm_up")
     if warm:
-        cached = " (loaded from the cache; measured when it was built)" if warm["cached"] else ""
-        lines.append(f"Warm-up: {warm['steps']} steps of batch {warm['batch_size']} at lr {warm['learning_rate']}, "
+        cached = " (measured when it was built)" if warm["cached"] else ""
+        lines.append(f"Source: {scorer.get('source', 'warmed up here')}. Warm-up: {warm.get('vision_steps', 0)} steps "
+                     f"teaching the vision tower colour and count, then {warm['steps']} steps of batch "
+                     f"{warm['batch_size']} at lr {warm['learning_rate']} with the tower fixed, "
                      f"{warm['seconds']} s{cached}.")
     lines += ["", "Accuracy of the scorer's rollouts on the pool, with the picture / without:", "",
               "| task | with image | text only | rows |", "|---|---:|---:|---:|"]
-    for task, acc in scorer["accuracy"].items():
+    for task, acc in scorer["skills"].items():
         lines.append(f"| {task} | {_pct(acc['image'])} | {_pct(acc['text'])} | {acc['rows']} |")
     lines += ["", "## Selection", "", selection_md,
               "![score distributions](plots/score_distributions.png)", ""]
@@ -103,16 +125,28 @@ def _markdown(report: dict[str, Any], selection_md: str) -> str:
                      f"rollout CDE {det['cde_auroc_language_prior']}, logit-CDE {det['logit_cde_auroc_language_prior']}.")
     lines += ["", "## Training", ""]
     settings = report["training"]["settings"]
-    lines.append(f"GRPO (`RAPGRPOTrainer`) from the scorer's weights: {settings['epochs']} passes over each training set, "
+    lines.append(f"GRPO (`RAPGRPOTrainer`) from the scorer's weights: {settings['epochs']} passes over each training set "
+                 f"and at least {settings.get('min_steps', 1)} steps, "
                  f"lr {settings['learning_rate']} (constant), {settings['num_generations']} generations per prompt, "
                  f"{settings['prompts_per_step']} prompts per step, up to {settings['max_completion_length']} new "
                  "tokens, no KL term. The RAP and random subsets train the same number of steps; the full pool the "
                  "same number of passes.")
-    lines += ["", "| arm | rows | steps | seconds per run |", "|---|---:|---:|---:|"]
+    lines += ["", "What differs between the arms during GRPO is how many groups (a prompt's rollouts) carry signal: "
+              "a group whose rewards all agree has zero advantage and moves nothing (TRL's "
+              "`frac_reward_zero_std`). Per arm, the share of groups with reward variance and the informative "
+              "completions per step (mean over steps; per seed after the slash), next to held-out accuracy:", "",
+              "| arm | rows | steps | groups with signal | informative completions per step | held-out accuracy "
+              "| seconds per run |", "|---|---:|---:|---:|---:|---:|---:|"]
+    acc = report["heldout_accuracy"]
     for arm in ("rap", "random", "full"):
         t = report["training"][arm]
         seconds = "-" if t["seconds_mean"] is None else f"{t['seconds_mean']:.1f}"
-        lines.append(f"| {ARM_NAMES[arm]} | {t['rows']:,} | {t['steps']:,} | {seconds} |")
+        share = _per_seed(t.get("signal_share_mean"), t.get("signal_share", []), percent=True)
+        informative = _per_seed(t.get("informative_completions_per_step_mean"),
+                                t.get("informative_completions_per_step", []), percent=False)
+        lines.append(f"| {ARM_NAMES[arm]} | {t['rows']:,} | {t['steps']:,} | {share} | {informative} | "
+                     f"{_pct(acc.get(arm))} | {seconds} |")
+    lines += ["", "![training signal](plots/training_signal.png)"]
     lines += ["", "## Time per stage", "", "| stage | seconds |", "|---|---:|"]
     lines += [f"| {stage} | {seconds:.1f} |" for stage, seconds in timings.items()]
     lines += ["", "![time per stage](plots/timings.png)", "",
@@ -154,6 +188,44 @@ def accuracy_figure(report: dict[str, Any]):
     return fig
 
 
+def _per_seed(mean: float | None, values: list, *, percent: bool) -> str:
+    if mean is None:
+        return "-"
+    show = (lambda v: f"{100 * v:.0f} %") if percent else (lambda v: f"{v:.1f}")
+    seeds = [show(v) for v in values if v is not None]
+    return show(mean) + (f" / {', '.join(seeds)}" if len(seeds) > 1 else "")
+
+
+def signal_figure(report: dict[str, Any]):
+    """Per arm, the share of GRPO groups with reward variance at each step (mean over seeds, each
+    seed faint), beside the held-out accuracy it led to."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 3.6))
+    ax, bars = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1]})
+    acc = report["heldout_accuracy"]
+    arms = [arm for arm in ("rap", "random", "full") if report["training"][arm]["runs"]]
+    for arm in arms:
+        curves = [run.get("signal_share_per_step") or [] for run in report["training"][arm]["runs"]]
+        for curve in curves:
+            ax.plot(range(1, len(curve) + 1), curve, color=ARM_COLOURS[arm], alpha=0.25, linewidth=0.8)
+        longest = max((len(c) for c in curves), default=0)
+        mean = [sum(c[i] for c in curves if i < len(c)) / sum(1 for c in curves if i < len(c)) for i in range(longest)]
+        ax.plot(range(1, longest + 1), mean, color=ARM_COLOURS[arm], linewidth=2, label=ARM_NAMES[arm])
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel("groups with reward variance")
+    ax.set_title("Training signal per step", fontsize=10)
+    ax.legend(fontsize=7, frameon=False)
+    values = [acc.get(arm) or 0.0 for arm in arms]
+    bars.bar(range(len(arms)), values, color=[ARM_COLOURS[arm] for arm in arms])
+    bars.set_xticks(range(len(arms)), arms)
+    bars.set_ylim(0, 1)
+    bars.set_title("Held-out accuracy", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def timings_figure(report: dict[str, Any]):
     """Horizontal bars of seconds per stage."""
     from matplotlib.figure import Figure
@@ -175,6 +247,7 @@ def write_report(report: dict[str, Any], rap_selection, out: Path) -> dict[str, 
     rap_selection.report.save_plots(plots)
     accuracy_figure(report).savefig(plots / "heldout_accuracy.png", dpi=110)
     timings_figure(report).savefig(plots / "timings.png", dpi=110)
+    signal_figure(report).savefig(plots / "training_signal.png", dpi=110)
     paths = {"json": out / "report.json", "markdown": out / "report.md"}
     paths["json"].write_text(json.dumps(report, indent=2) + "\n")
     paths["markdown"].write_text(_markdown(report, rap_selection.report.to_markdown()))
