@@ -290,3 +290,23 @@ def test_a_rerun_reuses_finished_training(run, tmp_path, monkeypatch):
     assert report["scorer"]["scoring"]["cached"] is True
     assert report["heldout_accuracy"]["rap"] == run["report"]["heldout_accuracy"]["rap"]
     assert report["training"]["full"]["steps"] == run["report"]["training"]["full"]["steps"]
+
+
+def test_the_spread_benchmark_reads_a_report_and_holds_it_to_the_tolerance(run):
+    """benchmarks/quickstart_spread.py on this run's report: its key figures, their spread over two
+    conditions, and a figure moved beyond the tolerance is named."""
+    import copy
+
+    from benchmarks.quickstart_spread import TOLERANCE, goals, key_figures, spread
+
+    figures = key_figures(run["report"])
+    assert figures["kept"] == run["report"]["selection"]["kept"]
+    assert figures["skills"]["colour"]["image"] == run["report"]["scorer"]["skills"]["colour"]["image"]
+    moved = copy.deepcopy(figures)
+    moved["kept"] += TOLERANCE["kept"] + 1
+    moved["cde_auroc"] += TOLERANCE["auroc"] / 2
+    result = spread({"two_threads": figures, "one_thread": moved})
+    assert not result["kept"]["within"] and result["kept"]["range"] == TOLERANCE["kept"] + 1
+    assert result["cde_auroc"]["within"] and result["accuracy.base"]["range"] == 0
+    met = goals(figures, wall_seconds=100.0)
+    assert met["fresh_seconds"] is True and set(met) >= {"sees_colour_and_count", "cde_auroc", "logit_cde_auroc"}

@@ -218,7 +218,8 @@ def signal_figure(report: dict[str, Any]):
     ax.set_title("Training signal per step", fontsize=10)
     ax.legend(fontsize=7, frameon=False)
     values = [acc.get(arm) or 0.0 for arm in arms]
-    bars.bar(range(len(arms)), values, color=[ARM_COLOURS[arm] for arm in arms])
+    drawn = bars.bar(range(len(arms)), values, color=[ARM_COLOURS[arm] for arm in arms])
+    bars.bar_label(drawn, labels=[f"{100 * v:.1f}" for v in values], fontsize=7)
     bars.set_xticks(range(len(arms)), arms)
     bars.set_ylim(0, 1)
     bars.set_title("Held-out accuracy", fontsize=10)
