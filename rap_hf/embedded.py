@@ -3,9 +3,9 @@
 The Space and the quickstart open on these when no dataset or model is given. Nothing is downloaded:
 the world is drawn with PIL; the scorer is a tiny Qwen2.5-VL (`build_tiny_vlm`) fine-tuned on the
 world's train split (`rap_hf.warmup`). The default recipe's scorer ships with the package
-(`rap_hf/embedded_scorer/`, 2 MB, built by `python -m rap_hf.embedded --out rap_hf/embedded_scorer`),
+(`rap_hf/embedded_scorer/`, 2.5 MB, built by `python -m rap_hf.embedded --out rap_hf/embedded_scorer`),
 so every machine scores with the same weights and nothing is warmed up on first use. Another recipe,
-or `embedded_scorer(warm_up=True)`, warms one up here (about 7 minutes on 2 CPU cores). Built
+or `embedded_scorer(warm_up=True)`, warms one up here (about 4 minutes on 2 CPU cores). Built
 artefacts are cached under the Hugging Face cache folder (`$HF_HOME/rap-hf/embedded/`, or
 `$RAP_HF_CACHE`): a scorer under a digest of what decides it (`scorer-<digest>/`), the scores under a
 digest of the whole recipe (`scored-<digest>/`), so changing a scoring setting re-scores without
@@ -16,7 +16,7 @@ Why this recipe: a short joint warm-up sits on a knife edge, where float noise (
 decides which visual skill it learns. Here the vision tower first learns colour and count on its own
 with two linear heads (150 steps), at 56 pixels, where each of the 2 x 2 image tokens covers one cell
 of the world's grid; then, with the tower fixed, the language model learns in 700 steps to answer from
-it. Measured on held-out rows: about 98 % colour and 100 % count with the picture, chance without,
+it. Measured on held-out rows: 98 to 100 % on colour and count with the picture, about chance without,
 with 1 or 2 threads and two seeds of the initial weights (see the README, "The embedded scorer").
 """
 
@@ -184,21 +184,18 @@ def build_scorer(recipe: EmbeddedRecipe, folder: Path, *, device: str | None = N
     from .testing import build_tiny_vlm
     from .warmup import warm_up as run_warm_up
 
-    def build(folder: Path) -> None:
-        world = embedded_world(recipe)
-        base = build_tiny_vlm("qwen2_5_vl", folder / "base", seed=recipe.model_seed, image_size=recipe.image_size,
-                              **recipe.model)
-        started = time.perf_counter()
-        on_step = (lambda step, steps, loss: progress("warm-up", step, steps)) if progress else None
-        run_warm_up(base, folder / "model", world["train"], steps=recipe.warm_up_steps, batch_size=recipe.batch_size,
-                    learning_rate=recipe.learning_rate, seed=recipe.model_seed, device=device,
-                    show_progress=show_progress, on_step=on_step, vision_steps=recipe.vision_steps)
-        shutil.rmtree(folder / "base")
-        info = {"recipe": dataclasses.asdict(recipe), "scorer_digest": recipe.scorer_digest(),
-                "warm_up_seconds": round(time.perf_counter() - started, 1)}
-        (folder / "model" / INFO_FILE).write_text(json.dumps(info, indent=2))
-
-    build(folder)
+    world = embedded_world(recipe)
+    base = build_tiny_vlm("qwen2_5_vl", folder / "base", seed=recipe.model_seed, image_size=recipe.image_size,
+                          **recipe.model)
+    started = time.perf_counter()
+    on_step = (lambda step, steps, loss: progress("warm-up", step, steps)) if progress else None
+    run_warm_up(base, folder / "model", world["train"], steps=recipe.warm_up_steps, batch_size=recipe.batch_size,
+                learning_rate=recipe.learning_rate, seed=recipe.model_seed, device=device,
+                show_progress=show_progress, on_step=on_step, vision_steps=recipe.vision_steps)
+    shutil.rmtree(folder / "base")
+    info = {"recipe": dataclasses.asdict(recipe), "scorer_digest": recipe.scorer_digest(),
+            "warm_up_seconds": round(time.perf_counter() - started, 1)}
+    (folder / "model" / INFO_FILE).write_text(json.dumps(info, indent=2))
     return folder / "model"
 
 

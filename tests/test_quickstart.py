@@ -90,6 +90,9 @@ def test_arms_train_as_promised(run):
     assert training["rap"]["steps"] == training["random"]["steps"] == training_steps(kept, config)
     assert training["full"]["rows"] == pool and training["full"]["steps"] == training_steps(pool, config)
     assert training_steps(0, config) == 0  # an arm without rows is not trained (see the --model test)
+    # At least min_steps (24 by default: a few steps cannot move the model), else one pass.
+    assert training_steps(10, QuickstartConfig()) == 24 and training_steps(400, QuickstartConfig()) == 50
+    assert training_steps(10, QuickstartConfig(min_steps=1)) == 2
     for arm in ARMS:
         assert len(training[arm]["runs"]) == 1 and training[arm]["runs"][0]["steps"] == training[arm]["steps"]
         assert training[arm]["seconds"][0] > 0
@@ -257,7 +260,7 @@ def test_a_model_and_dataset_of_your_own(tmp_path, tiny_vlm_paths):
     make_visual_world(60, seed=3)["train"].save_to_disk(str(tmp_path / "rows"))
     out = tmp_path / "out"
     config = QuickstartConfig(output_dir=str(out), model=str(tiny_vlm_paths["qwen2_5_vl"]), dataset=str(tmp_path / "rows"),
-                              pool_rows=12, heldout_rows=6, seeds=1, max_new_tokens=6, device="cpu")
+                              pool_rows=12, heldout_rows=6, seeds=1, max_new_tokens=6, min_steps=2, device="cpu")
     lines = []
     report = run_quickstart(config, echo=lines.append)
     assert report["world"]["rows"] == {"pool": 12, "heldout": 6}
