@@ -37,6 +37,7 @@ CACHE_VERSION = 4
 # The default recipe's warmed-up scorer, shipped with the package (built by `python -m rap_hf.embedded`).
 SHIPPED_SCORER = Path(__file__).parent / "embedded_scorer"
 INFO_FILE = "rap_hf_embedded.json"
+SKILL_ROWS = 150  # held-out rows a built scorer's skills are measured on
 
 
 @dataclass(frozen=True)
@@ -252,7 +253,7 @@ def scorer_skills(scored) -> dict[str, dict[str, float]]:
     return out
 
 
-def measure_skills(model: str | Path, recipe: EmbeddedRecipe = DEFAULT_RECIPE, *, rows: int = 150,
+def measure_skills(model: str | Path, recipe: EmbeddedRecipe = DEFAULT_RECIPE, *, rows: int = SKILL_ROWS,
                    device: str | None = None) -> dict[str, dict[str, float]]:
     """The scorer's skills on the first `rows` held-out rows of the recipe's world: the accuracy of its
     rollouts (`RAPScorer`, the recipe's M, temperature 1) with the picture and without, per task."""
@@ -284,7 +285,7 @@ def main(argv=None) -> dict:
     model = build_scorer(DEFAULT_RECIPE, work, device=args.device)
     skills = measure_skills(model, DEFAULT_RECIPE, device=args.device)
     info = json.loads((model / INFO_FILE).read_text())
-    info.update(skills=skills, skills_rows=150, command="python -m rap_hf.embedded --out rap_hf/embedded_scorer",
+    info.update(skills=skills, skills_rows=SKILL_ROWS, command="python -m rap_hf.embedded --out rap_hf/embedded_scorer",
                 built_with={"torch": torch.__version__, "threads": torch.get_num_threads()})
     (model / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
     shutil.rmtree(out, ignore_errors=True)

@@ -21,8 +21,8 @@ from rap_hf import RAPConfig, RAPScorer, select
 from rap_hf.data.synthetic import make_visual_world
 from rap_hf.demo import (ALL_REASONS, DemoData, Loader, decide_among, explain_row, overview, row_ids,
                          score_sample)
-from rap_hf.embedded import (DEFAULT_RECIPE, EmbeddedRecipe, cache_root, embedded_scored, is_ready, scored_dir,
-                             scorer_dir)
+from rap_hf.embedded import (DEFAULT_RECIPE, INFO_FILE, EmbeddedRecipe, cache_root, embedded_scored, is_ready,
+                             scored_dir, scorer_dir)
 from rap_hf.selection import REASONS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -231,7 +231,7 @@ def test_demo_command_and_published_space(tmp_path, capsys):
     assert (Path(tree) / "app.py").read_text() == (ROOT / "spaces_demo" / "app.py").read_text()
     # With the shipped scorer, so a fresh Space scores the embedded world instead of warming one up.
     shipped = Path(tree) / "rap_hf" / "embedded_scorer"
-    assert (shipped / "model.safetensors").stat().st_size > 1_000_000 and (shipped / "rap_hf_embedded.json").exists()
+    assert (shipped / "model.safetensors").stat().st_size > 1_000_000 and (shipped / INFO_FILE).exists()
 
 
 # --------------------------------------------------------------------------- the served app

@@ -152,13 +152,13 @@ def prepare_scorer(config: QuickstartConfig, clock: StageClock) -> tuple[str, di
         clock.notes["warm-up"] = "skipped: --model given"
         return config.model, {"model": config.model, "parameters": count_parameters(config.model), "warm_up": None,
                               "source": "given (--model)"}
-    from ..embedded import embedded_scorer, scorer_dir, shipped_scorer
+    from ..embedded import INFO_FILE, embedded_scorer, scorer_dir, shipped_scorer
 
     recipe = config.recipe()
     shipped = None if config.warm_up else shipped_scorer(recipe)
     cached = shipped is None and scorer_dir(recipe).exists()
-    path = embedded_scorer(recipe, device=config.device, warm_up=config.warm_up)
-    recorded = json.loads((path / "rap_hf_embedded.json").read_text())
+    path = shipped or embedded_scorer(recipe, device=config.device, warm_up=True)  # built here (or cached)
+    recorded = json.loads((path / INFO_FILE).read_text())
     if shipped is not None:
         source = "shipped with the package"
         clock.notes["warm-up"] = f"skipped: the scorer shipped with the package ({path}); --warm-up builds it here"
