@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-import rap_hf.verify as verify_module
+import rap_hf.verify.answers as answers_module
+import rap_hf.verify.choices as choices_module
+import rap_hf.verify.symbolic as symbolic_module
 from rap_hf.verify import is_correct
 
 TABLE = Path(__file__).parent / "data" / "grading_cases.jsonl"
@@ -61,7 +63,8 @@ def test_the_table_covers_the_formats_it_claims():
 
 def test_the_table_grades_the_same_off_the_main_thread():
     """Worker threads run math-verify without its signal-based timeout; the verdicts do not change."""
-    for cached in (verify_module._answer, verify_module._options, verify_module._parse, verify_module._verify):
+    for cached in (answers_module.read_answer, choices_module.read_options, symbolic_module._parse,
+                   symbolic_module._verify):
         cached.cache_clear()  # grade from scratch in the workers
     with ThreadPoolExecutor(max_workers=4) as pool:
         verdicts = list(pool.map(lambda c: is_correct(c["response"], c["gold"], c["choices"]), CASES))

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import rap_hf.verify as verify_module
+import rap_hf.verify.response as verify_module
 from rap_hf.verify import extract_answer, is_correct, is_formatted, math_equal, normalize_text
 
 
