@@ -1,5 +1,7 @@
 """Canonical rows, adapters from common layouts, exporters, and the embedded visual world."""
 
-from .schema import CANONICAL_COLUMNS, PRESETS, to_rap_format
+from .canonical import CANONICAL_COLUMNS
+from .conversion import to_rap_format
+from .layouts import LAYOUTS as PRESETS
 
 __all__ = ["CANONICAL_COLUMNS", "PRESETS", "to_rap_format"]

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from ..prompts import FORMAT_PROMPT, placeholder_text, trl_prompt
 from .images import ImageDecodeError, decode_row_images, embedded_refs
-from .schema import ensure_canonical, images_feature
+from .canonical import ensure_canonical, images_feature
 
 logger = logging.getLogger(__name__)
 
