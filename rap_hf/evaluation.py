@@ -97,14 +97,15 @@ def evaluate_model(
             `transformers` model (then pass `processor`, or it is loaded from `model.name_or_path`).
         dataset: A `Dataset`, a `DatasetDict`, or what `rap_hf.data.io.load_rows` reads (a
             `save_to_disk` folder, a data file, a Hub id). Rows that are not canonical go through
-            `to_rap_format` (preset auto).
+            `to_rap_format` (preset auto), as `rap_hf.data.canonical.as_canonical` decides.
         split: The split to evaluate. Without one, a dataset of several splits uses `test` if it
             has one (and is an error otherwise).
         processor: The model's processor, when `model` is a loaded model.
         config: How the model answers (`rap_hf.EvalConfig`: tokens, batch size, sampling, prompts,
             device, dtype, limit, the dataset's name); defaults when None.
         mapping: Keyword arguments of `to_rap_format` (`preset`, `question`, `answer`, `images`,
-            `id`, `choices`, `image_root`) for rows that are not canonical yet.
+            `id`, `choices`, `image_root`) for rows that are not canonical yet; a mapping that maps
+            anything is applied to canonical rows too.
         show_progress: Show a tqdm bar over rows.
         **settings: `EvalConfig` fields overriding `config`, e.g. `max_new_tokens=512`.
     """
@@ -143,11 +144,56 @@ def evaluate_model(
 
     out_rows = _rows_dataset(evaluated, responses, scores["correct_per_row"], scores["formatted_per_row"])
     name = config.dataset_name or _dataset_name(dataset)
-    summary = {
+    errors = sum(r.error is not None for r in evaluated)
+    summary = _summary(scores, config, model, model_name, name, split, errors=errors, seconds=seconds)
+    return EvalResult(rows=out_rows, summary=summary)
+
+
+# --------------------------------------------------------------------------- pieces
+def _resolve_rows(dataset, split: str | None, limit: int | None = None, mapping: Mapping[str, Any] | None = None):
+    """(canonical rows with undecoded images, the split's name or None) from what the caller passed.
+
+    `limit` is applied before any conversion, so `--limit 10` on a large source converts 10 rows.
+    """
+    from datasets import DatasetDict
+
+    from .data.canonical import as_canonical, images_feature
+    from .data.io import load_rows
+
+    if isinstance(dataset, (str, os.PathLike)):
+        dataset = load_rows(os.fspath(dataset), split)
+    if isinstance(dataset, DatasetDict):
+        if split is None:
+            if "test" in dataset:
+                split = "test"
+            elif len(dataset) == 1:
+                split = next(iter(dataset))
+            else:
+                raise ValueError(f"The dataset has several splits ({', '.join(dataset)}) and none is called "
+                                 "'test'; choose one with split=... (--split)")
+        if split not in dataset:
+            raise ValueError(f"The dataset has no split {split!r}; splits: {', '.join(dataset)}")
+        dataset = dataset[split]
+    if split is None and getattr(dataset, "split", None) is not None:
+        split = str(dataset.split)
+    if limit is not None:
+        dataset = dataset.select(range(min(max(limit, 0), len(dataset))))
+    dataset = as_canonical(dataset, mapping)
+    # Decoded images would be decoded while iterating, where one corrupt picture stops the whole run.
+    if dataset.features["images"] != images_feature():
+        dataset = dataset.cast_column("images", images_feature())
+    return dataset, split
+
+
+def _summary(scores: Mapping[str, Any], config: EvalConfig, model, model_name: str, name: str, split: str | None,
+             *, errors: int, seconds: float) -> dict[str, Any]:
+    """The summary of an evaluation (`EvalResult.summary`): the metric's scores, what was evaluated
+    and how, and `eval_results` for a model card."""
+    return {
         "accuracy": scores["accuracy"],
         "correct": scores["correct"],
         "total": scores["total"],
-        "errors": sum(r.error is not None for r in evaluated),
+        "errors": errors,
         "format_rate": scores["format_rate"],
         "model": model_name,
         "dataset": name,
@@ -184,44 +230,6 @@ def evaluate_model(
             }
         ],
     }
-    return EvalResult(rows=out_rows, summary=summary)
-
-
-# --------------------------------------------------------------------------- pieces
-def _resolve_rows(dataset, split: str | None, limit: int | None = None, mapping: Mapping[str, Any] | None = None):
-    """(canonical rows with undecoded images, the split's name or None) from what the caller passed.
-
-    `limit` is applied before any conversion, so `--limit 10` on a large source converts 10 rows.
-    """
-    from datasets import DatasetDict
-
-    from .data.io import load_rows
-    from .data.schema import CANONICAL_COLUMNS, images_feature, to_rap_format
-
-    if isinstance(dataset, (str, os.PathLike)):
-        dataset = load_rows(os.fspath(dataset), split)
-    if isinstance(dataset, DatasetDict):
-        if split is None:
-            if "test" in dataset:
-                split = "test"
-            elif len(dataset) == 1:
-                split = next(iter(dataset))
-            else:
-                raise ValueError(f"The dataset has several splits ({', '.join(dataset)}) and none is called "
-                                 "'test'; choose one with split=... (--split)")
-        if split not in dataset:
-            raise ValueError(f"The dataset has no split {split!r}; splits: {', '.join(dataset)}")
-        dataset = dataset[split]
-    if split is None and getattr(dataset, "split", None) is not None:
-        split = str(dataset.split)
-    if limit is not None:
-        dataset = dataset.select(range(min(max(limit, 0), len(dataset))))
-    if not all(c in dataset.column_names for c in CANONICAL_COLUMNS):
-        dataset = to_rap_format(dataset, **(mapping or {}))
-    # Decoded images would be decoded while iterating, where one corrupt picture stops the whole run.
-    if dataset.features["images"] != images_feature():
-        dataset = dataset.cast_column("images", images_feature())
-    return dataset, split
 
 
 def _resolve_model(model, processor, config: EvalConfig):

@@ -26,6 +26,7 @@ from typing import Any
 
 from .. import __version__
 from ..config import RAPConfig
+from ..data.canonical import ensure_canonical
 from ..rollouts.sampling import SAMPLER_NAME
 from ..rows import prepare_rows
 from .ace import AttentionMap
@@ -37,7 +38,6 @@ from .model import ScoringModel
 from .rollout_cde import RolloutCDE
 from .step import ScoringStep, StepContext
 
-CANONICAL_INPUTS = ("rap_id", "question", "answer", "images")
 logger = logging.getLogger(__name__)
 
 
@@ -182,12 +182,7 @@ class Scorer:
 
     # ----------------------------------------------------------------- scoring
     def __call__(self, batch: dict[str, list], rank: int | None = None) -> dict[str, list]:
-        for column in CANONICAL_INPUTS:
-            if column not in batch:
-                raise ValueError(
-                    f"{type(self).__name__} needs canonical RAP rows; column {column!r} is missing. "
-                    "Convert the dataset first: `rap-hf convert` (or rap_hf.to_rap_format(ds))."
-                )
+        ensure_canonical(batch, type(self).__name__)
         steps = self.steps
         self._load(rank)
         loaded = self.scoring_model

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..data.schema import CANONICAL_COLUMNS, rap_ids_digest
+from ..data.canonical import CANONICAL_COLUMNS, is_canonical, rap_ids_digest
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ def to_training_rows(data: Any, *, format_prompt: str | None, system_prompt: str
         if not {"images", "image"} & columns:
             logger.warning("%s has no `images` column: the model trains without pictures.", what)
         return data
-    if set(CANONICAL_COLUMNS) <= columns:
+    if is_canonical(data):
         if needs_answer:
             _check_answers(data, what)
         return to_trl(data, format_prompt=format_prompt, system_prompt=system_prompt)
