@@ -19,7 +19,7 @@ from selection_helpers import hand_scored
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from rap_hf import RAPConfig, RAPGRPOConfig, RAPGRPOTrainer, RAPScorer, select, to_rap_format, to_trl
-from rap_hf import hub as hub_module
+from rap_hf.hub import subsets as hub_module  # where SHARD_BYTES is read
 from rap_hf.hub import push_checkpoint, push_space, push_subset
 
 TOKEN = "hf_secretTOKENvalue123"
