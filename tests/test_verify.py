@@ -165,3 +165,84 @@ ANGLES = ["135°", "140°", "145°", "150°"]
 )
 def test_real_answer_formats(boxed, answer, choices, expected):
     assert is_correct(f"<think>...</think> \\boxed{{{boxed}}}", answer, choices) is expected
+
+
+MATRIX = "\\begin{pmatrix} 0 & 3 \\\\ 0 & -1 \\end{pmatrix}"
+
+
+@pytest.mark.parametrize(
+    "response, answer, expected",
+    [
+        # Several boxed parts are one multi-part answer: every part of the gold and no other.
+        ("\\boxed{(1, 2)}, \\boxed{(2, 1)}", "(1, 2), (2, 1)", True),
+        ("\\boxed{(2, 1)} and \\boxed{(1, 2)}", "(1, 2), (2, 1)", True),  # a set of solutions: order-free
+        ("\\boxed{(1, 2)}", "(1, 2), (2, 1)", False),  # a missing part
+        ("\\boxed{(1, 2)}, \\boxed{(2, 1)}, \\boxed{(3, 3)}", "(1, 2), (2, 1)", False),  # an extra part
+        ("\\boxed{(1, 2)}, \\boxed{(2, 2)}", "(1, 2), (2, 1)", False),  # a wrong part
+        ("\\boxed{(2, 1)}", "(1, 2)", False),  # a tuple keeps its order
+        ("\\boxed{k = 45} \\quad \\text{and} \\quad \\boxed{n = 2}", "k = 45, n = 2", True),
+        ("\\boxed{n = 45} \\quad \\text{and} \\quad \\boxed{k = 2}", "k = 45, n = 2", False),
+        ("\\boxed{45} and \\boxed{2}", "k = 45, n = 2", True),  # unnamed parts in the gold's order
+        ("\\boxed{2} and \\boxed{45}", "k = 45, n = 2", False),
+        ("$x = \\boxed{1}$ and $y = \\boxed{2}$", "(1, 2)", True),  # components named by their labels
+        ("\\boxed{x = 2}, \\boxed{y = 1}", "(1, 2)", False),
+        ("\\boxed{1},\\boxed{2},\\boxed{3}", "$${1,2,3}$$", True),
+        ("\\boxed{1,2}", "$\\boxed{1}\\boxed{2}$", True),  # a gold that boxes its parts
+        ("\\boxed{1,2}", "\\boxed{1} no no no no no \\boxed{2}", False),  # the gold's boxes are not joined
+        ("\\boxed{1 + \\sqrt{2}}, \\boxed{1 - \\sqrt{2}}", "1 \\pm \\sqrt{2}", True),
+        ("\\boxed{2021}", "\\pm 2021", False),
+        # One value: a hedge never wins, a repeat is that value, a draft before the reasoning is not read.
+        ("\\boxed{3} or \\boxed{4}", "3", False),
+        ("\\boxed{3}\\boxed{4}", "4", False),
+        ("There are \\boxed{3} cubes.\n\nFinal answer: \\boxed{3}", "3", True),
+        ("\\boxed{0.5}, i.e. \\boxed{\\frac{1}{2}}", "\\frac{1}{2}", True),
+        ("<think>First guess \\boxed{3}. Recheck: 2 + 2 = 4.</think> \\boxed{4}", "4", True),
+        # Thousands separators as LaTeX writes them; a comma and a space are two numbers.
+        ("\\boxed{32,\\! 349}", "32349", True),
+        ("\\boxed{14{,}916}", "14916", True),
+        ("\\boxed{32\\,349}", "32349", True),
+        ("\\boxed{32, 349}", "32349", False),
+        ("\\boxed{32,349}", "32.349", False),
+        # Matrices over several lines, other brackets; a different entry is wrong.
+        ("\\boxed{\n\\begin{pmatrix} 0 & 3 \\\\ 0 & -1 \\end{pmatrix}\n}", MATRIX, True),
+        ("\\boxed{\\begin{bmatrix} 0 & 3 \\\\ 0 & -1 \\end{bmatrix}}", MATRIX, True),
+        ("\\boxed{\\begin{pmatrix} 0 & 3 \\\\ 0 & 1 \\end{pmatrix}}", MATRIX, False),
+        # Intervals and sets, with a prefix; an endpoint open or closed matters.
+        ("$x \\in \\boxed{(2,12) \\cup (12,102)}$", "(2, 12) \\cup (12, 102)", True),
+        ("$\\boxed{x \\in (2,12) \\cup (12,102)}$", "(2, 12) \\cup (12, 102)", True),
+        ("$x \\in \\boxed{(2,12] \\cup (12,102)}$", "(2, 12) \\cup (12, 102)", False),
+        ("\\boxed{\\{3, 1\\}}", "\\{1, 3\\}", True),
+        ("\\boxed{\\{1, 3, 5\\}}", "\\{1, 3\\}", False),
+        # Percent as a word.
+        ("\\boxed{28 pct}", "$28\\%$", True),
+        ("\\boxed{28 percent}", "$28\\%$", True),
+        ("\\boxed{28 percentage}", "$28\\%$", True),
+        ("\\boxed{27 percent}", "$28\\%$", False),
+    ],
+)
+def test_answers_as_the_field_writes_them(response, answer, expected):
+    assert is_correct(response, answer) is expected
+
+
+def test_several_boxes_for_multiple_choice():
+    """One box is graded as it always was; several must each name the right option (no hedge)."""
+    assert is_correct("\\boxed{C} \\boxed{145°}", "C", ANGLES)
+    assert not is_correct("\\boxed{B} or \\boxed{C}", "C", ANGLES)
+    assert not is_correct("\\boxed{C} or \\boxed{B}", "C", ANGLES)
+    assert is_correct("<think>\\boxed{B}</think> \\boxed{C}", "C", ANGLES)
+    assert is_correct("\\boxed{A} and \\boxed{C}", "A, C", ["red", "blue", "green"])
+    assert not is_correct("\\boxed{A} and \\boxed{B}", "A, C", ["red", "blue", "green"])
+
+
+def test_final_boxes_are_the_last_group():
+    from rap_hf.verify.response import final_boxes
+
+    def contents(text):
+        return [box.content for box in final_boxes(text)]
+
+    assert contents("\\boxed{1} \\quad \\text{and} \\quad \\boxed{2}") == ["1", "2"]
+    assert contents("\\boxed{(3, 3)} \\text{ for part (a) and } \\boxed{(1, 1)}") == ["(3, 3)", "(1, 1)"]
+    assert contents("\\boxed{1} no no no no no \\boxed{2}") == ["2"]
+    assert contents("<think>\\boxed{7}</think> \\boxed{8}") == ["8"]
+    assert contents("no box") == [] and contents(None) == []
+    assert final_boxes("$y_1 = \\boxed{3}$")[0].lead == "$y_1 = "

@@ -20,6 +20,7 @@ from .symbolic import math_equal
 
 _WORDS = re.compile(r"^[a-z]+(?:['-][a-z]+)*(?: [a-z]+(?:['-][a-z]+)*)*$")  # "x - y" is mathematics
 _PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}(?![A-Za-z])")
+_ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}(?:\{[^{}]*\})?")  # \begin{array}{cc}: no words
 _SPELLINGS = {"grey": "gray", "colour": "color", "centre": "center"}
 
 
@@ -40,7 +41,8 @@ def _is_prose(text: str) -> bool:
     """Words only ("red", "quarter past"), or two or more words of three letters or more."""
     if _WORDS.match(text.lower()):
         return True
-    return sum(w.lower() not in MATH_NAMES for w in _PROSE_WORD.findall(text)) >= 2
+    words = _PROSE_WORD.findall(_ENVIRONMENT.sub(" ", text))
+    return sum(w.lower() not in MATH_NAMES for w in words) >= 2
 
 
 @lru_cache(maxsize=1 << 16)

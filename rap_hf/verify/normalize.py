@@ -2,7 +2,8 @@
 
 Delimiters (`$ $`, `$$ $$`, `\\( \\)`, `\\[ \\]`, a whole `\\boxed{}`) and decoration (`\\text{}`,
 `\\mathrm`, `\\left`, thin spaces, a final full stop) are removed, unicode maths is written as LaTeX
-(`rap_hf.verify.unicode_math`), and every degree mark is written as °.
+(`rap_hf.verify.unicode_math`), every degree mark is written as °, and digits grouped in threes with
+LaTeX marks (`32,\\! 349`, `12{,}000`, `32\\,349`) as `32,349`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ _BARE_TEXT_MACROS = re.compile(r"\\(?:mathrm|mathbf|mathit|text|textbf)\s*(\\[A-
 _RM_GROUP = re.compile(r"\{\\(?:rm|bf|it)\s+([^{}]*)\}")
 _DEGREES = re.compile(r"(?:\{\s*\})?\s*\^\s*(?:\{\s*\\circ\s*\}|\\circ)|\\degree(?![A-Za-z])|\s*°")
 _LEFT_RIGHT = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg)(?![A-Za-z])|\\displaystyle(?![A-Za-z])")
-_SPACES = re.compile(r"\\[,;:> ]|\\q?quad(?![A-Za-z])|~")
+# "\\ " and "\\," are spaces, "\\\\ " is a matrix row break; "\\quadx" is "\\quad x" (no such macro).
+_SPACES = re.compile(r"(?<!\\)\\[,;:> ]|\\q?quad|~")
+# 32,\! 349 and 12{,}000 and 32\,349: digits grouped in threes, written as 32,349.
+_THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?:(?:,\\!|\{,\}|\\[,!])\s*\d{3}(?!\d))+")
+_GROUP_MARK = re.compile(r"(?:,\\!|\{,\}|\\[,!])\s*")
+_TRAILING_STOP = re.compile(r"(?:(?<!\.)\.(?!\.)|[,;])+\s*$")  # a full stop or comma, not an ellipsis "..."
 _SQRT_SHORT = re.compile(r"\\sqrt\s*(\d)|\\sqrt\s+([A-Za-z])")
 _FRAC_SHORT = re.compile(r"\\frac\s*(\d)\s*(\d)")
 _PLAIN_PI = re.compile(r"(?<![A-Za-z\\])pi(?![A-Za-z])")  # "2 pi", "2pi" -> 2\pi
@@ -77,6 +83,7 @@ def plain_form(text: str) -> str:
         previous, text = text, _TEXT_MACROS.sub(r" \1", text)
     text = _RM_GROUP.sub(r" \1", text)
     text = _BARE_TEXT_MACROS.sub(r"\1", text)
+    text = _THOUSANDS.sub(lambda m: _GROUP_MARK.sub(",", m.group(0)), text)
     text = text.replace("\\$", "").replace("$", "").replace("\\%", "%").replace("{,}", ",")
     text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\!", "")
     text = _LEFT_RIGHT.sub("", text)
@@ -88,4 +95,4 @@ def plain_form(text: str) -> str:
     if "pi" in text or "sqrt" in text:
         text = _PLAIN_SQRT.sub(r"\\sqrt{\1}", _PLAIN_PI.sub(r"\\pi ", text))
     text = " ".join(text.split())
-    return _unwrap(text.rstrip(".,;").rstrip())
+    return _unwrap(_TRAILING_STOP.sub("", text))

@@ -14,7 +14,7 @@ _UNIT_ALIASES = {
     "°": ("°", "degrees", "degree", "deg"),
     "°c": ("°c", "degrees celsius", "celsius"),
     "°f": ("°f", "degrees fahrenheit", "fahrenheit"),
-    "%": ("%", "percent", "per cent"),
+    "%": ("%", "percent", "per cent", "percentage", "pct"),
     "mm": ("mm", "millimeters", "millimetres", "millimeter", "millimetre"),
     "cm": ("cm", "centimeters", "centimetres", "centimeter", "centimetre"),
     "km": ("km", "kilometers", "kilometres", "kilometer", "kilometre"),
@@ -51,6 +51,7 @@ _UNIT_PATTERN = "|".join(re.escape(a) for a in sorted(_UNIT_OF, key=len, reverse
 _UNIT_TAIL = re.compile(r"(?<=[\d}).\s°])(\s*)(" + _UNIT_PATTERN + r")$", re.IGNORECASE)
 _NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+"
 _PLAIN = re.compile(rf"^(?:{_NUMBER})$")
+_SPACED_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 _FRACTION = re.compile(rf"^([-+]?)\\frac\{{\s*({_NUMBER})\s*\}}\{{\s*({_NUMBER})\s*\}}$")
 _SLASH = re.compile(rf"^({_NUMBER})\s*/\s*({_NUMBER})$")
 _MIXED = re.compile(r"^([-+]?)(\d+)\s*(\+?)\s*\\frac\{(\d+)\}\{(\d+)\}$")  # 2\frac{1}{2}, 1+\frac{1}{2}: mixed
@@ -68,6 +69,8 @@ _COUNT_NOUN = re.compile(r"^(.+?)\s+([a-z]{3,}(?: [a-z]{2,}){0,2})$")  # "4 obje
 
 def _number(text: str) -> Fraction | None:
     text = text.strip()
+    if _SPACED_THOUSANDS.match(text):  # "1 000", "32 349"
+        text = text.replace(" ", "")
     if text.startswith("(") and text.endswith(")") and "," not in text:
         text = text[1:-1].strip()
     if _PLAIN.match(text):
