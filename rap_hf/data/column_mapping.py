@@ -7,38 +7,22 @@ registered after import (`register_layout`) is a choice with no other edit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..config import ConfigMixin
+from ..config import ConfigMixin, RegistryFlag
 from .layouts import AUTO, PUBLISHED_LAYOUTS, get_layout, layout_names
 
 PresetName = Literal[(AUTO, *(layout.name for layout in PUBLISHED_LAYOUTS))]  # type: ignore[valid-type]
 """The published presets, for type hints; `ColumnMapping.preset` also takes layouts registered since."""
 
 
-class PresetFlagMetadata(Mapping[str, Any]):
-    """The `--preset` field's metadata, `choices` and `help`, read from the registry each time it is
-    read: the parser of a command copies it when it is built, not when this module is imported."""
-
-    def _values(self) -> dict[str, Any]:
-        names = layout_names()
-        return {"choices": [AUTO, *names],
-                "help": f"Source layout: {AUTO} (detect from the columns) or {', '.join(names)}. The column flags "
-                        "below override it."}
-
-    def __getitem__(self, key: str) -> Any:
-        return self._values()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(("choices", "help"))
-
-    def __len__(self) -> int:
-        return 2
-
-    def copy(self) -> dict[str, Any]:
-        return self._values()
+def preset_flag() -> dict[str, Any]:
+    """`--preset`'s choices and help, from the layout registry as it is now."""
+    names = layout_names()
+    return {"choices": [AUTO, *names],
+            "help": f"Source layout: {AUTO} (detect from the columns) or {', '.join(names)}. The column flags below "
+                    "override it."}
 
 
 @dataclass(kw_only=True)
@@ -49,7 +33,7 @@ class ColumnMapping(ConfigMixin):
     these fields as its flags; `rap_format_kwargs()` gives them as `to_rap_format` keyword arguments.
     """
 
-    preset: str = field(default=AUTO, metadata=PresetFlagMetadata())
+    preset: str = field(default=AUTO, metadata=RegistryFlag(preset_flag))
     question: str | None = field(default=None, metadata={"help": "Source column of the question text."})
     answer: str | None = field(default=None, metadata={
         "help": "Source column of the ground-truth answer (an option's text, letter or 0-based index with options)."})

@@ -3,9 +3,8 @@
 `ShardedScoring` plans fixed row ranges of the input ("shards"), scores the missing ones with a
 given scorer, writes each one atomically (a temporary name, then a rename, then its record: see
 `records.py`) into `OUT.shards/`, and merges them in input order into one `save_to_disk` folder at
-`OUT`. How the shards are spread over processes is the executors' business (`executors.py`:
-`accelerate launch` / torchrun ranks and local workers; `ray_engine.py`: a Ray cluster), as
-datatrove keeps the executor apart from the step.
+`OUT`. How the shards are spread over processes is the executors' business (`executor.py` and its
+subclasses), as datatrove keeps the executor apart from the step.
 
 Shards are planned over the whole input, not per rank, so an interrupted run resumes with any
 number of processes. What the shards were computed with (model, RAPConfig, input rows, shard size)
@@ -18,137 +17,30 @@ all share.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from .. import __version__
 from ..data.io import SCORING_RECORD
 from ..data.schema import rap_ids_digest
-from ..rollouts.sampling import SAMPLER_NAME
+from .errors import IncompleteRun, ScoringError, SettingsMismatch
 from .lock import OutputLock
+from .manifest import EXECUTION_FIELDS, MANIFEST, build_manifest, compare_manifests
 from .records import ShardRecord, damage, file_checksum, write_atomically
+from .shards import Shard, describe_shards, plan_shards
+from .summary import ScoringSummary
 
 DEFAULT_SHARD_ROWS = 256
-MANIFEST = "manifest.json"
 # Held by the process that prepares and merges (lock.py): one run per output at a time.
 LOCK = "run.lock"
 # What belongs in OUT.shards/ besides the lock; anything else there was left by a killed process.
 RUN_FILES = ("shard-*.arrow", "shard-*.json", MANIFEST)
 # Written inside the merged output: how its rows were scored. A re-run that finds it has nothing to do.
 RECORD = SCORING_RECORD
-# RAPConfig fields that choose where and in which groups rows run, not what is computed: a resume may
-# change them (a smaller batch after an out-of-memory error, another machine).
-EXECUTION_FIELDS = ("device", "batch_size")
-_POLL_SECONDS = 1.0
-
-
-class SettingsMismatch(ValueError):
-    """Finished shards (or a finished output) were computed with other settings than this run's."""
-
-
-class ScoringError(RuntimeError):
-    """A sharded run cannot go on (a worker's error, shards that do not add up); one line for the CLI."""
-
-
-class IncompleteRun(RuntimeError):
-    """The run ended with shards missing (a worker died or failed); finished shards are kept.
-
-    Attributes:
-        missing: The shards still to score; the same command scores only them.
-    """
-
-    def __init__(self, message: str, missing: list[Shard]):
-        super().__init__(message)
-        self.missing = missing
-
-    def __reduce__(self):
-        return type(self), (str(self), self.missing)
-
-
-@dataclass(frozen=True)
-class Shard:
-    """Rows `start`..`stop - 1` of the input, written to the file `name`."""
-
-    index: int
-    start: int
-    stop: int
-    count: int
-
-    @property
-    def name(self) -> str:
-        return f"shard-{self.index:05d}-of-{self.count:05d}.arrow"
-
-    @property
-    def rows(self) -> int:
-        return self.stop - self.start
-
-    @property
-    def record_name(self) -> str:
-        """The record written beside a finished shard file (records.py)."""
-        return self.name.removesuffix(".arrow") + ".json"
-
-
-def describe_shards(shards: list[Shard]) -> str:
-    """`shards 2, 5-7 (8 rows)`: a short list of shard numbers, ranges joined."""
-    spans: list[list[int]] = []
-    for index in sorted(s.index for s in shards):
-        if spans and index == spans[-1][1] + 1:
-            spans[-1][1] = index
-        else:
-            spans.append([index, index])
-    numbers = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
-    rows = sum(s.rows for s in shards)
-    return f"shard{'s' if len(shards) != 1 else ''} {numbers} ({rows} row{'s' if rows != 1 else ''})"
-
-
-@dataclass
-class ScoringSummary:
-    """What a sharded run did: printed as the command's final line."""
-
-    output: Path
-    rows: int
-    errors: int
-    seconds: float
-    rows_scored: int  # in this run, all ranks together
-    already_complete: bool = False
-    # rap_error reason (`rap_hf.rows.error_reason`) -> (rows, the first such row's rap_id), commonest first
-    errors_by_reason: dict[str, tuple[int, str]] = field(default_factory=dict)
-
-    @property
-    def all_failed(self) -> bool:
-        """Every row has rap_error: the output holds no score at all."""
-        return self.rows > 0 and self.errors == self.rows
-
-    def line(self) -> str:
-        reused = self.rows - self.rows_scored
-        how = ("nothing to do: the output was already complete" if self.already_complete
-               else f"{self.rows_scored} scored in this run" + (f", {reused} from earlier shards" if reused else ""))
-        return (f"Scored {self.rows} rows ({self.errors} with rap_error) in {self.seconds:.1f}s ({how}); "
-                f"wrote {self.output}")
-
-    def report(self) -> str:
-        """`line()`, then the errors by reason (each with an example row and, where known, what to try),
-        then, when every row failed, what to do before running again."""
-        from ..rows import fix_for
-
-        lines = [self.line()]
-        for reason, (count, example) in self.errors_by_reason.items():
-            fix = fix_for(reason)
-            lines.append(f"  {count} row(s): {reason} (e.g. row {example!r})" + (f"; {fix}" if fix else ""))
-        if self.all_failed:
-            commonest = next(iter(self.errors_by_reason), "")
-            fix = fix_for(commonest) or f"read rap_error in {self.output} for each row's reason"
-            lines.append(f"Every row failed, so nothing was scored: {fix}; then run the same command with "
-                         "--overwrite.")
-        return "\n".join(lines)
 
 
 class ShardedScoring:
@@ -204,28 +96,15 @@ class ShardedScoring:
         """What the shards are computed with; equal manifests mean reusable shards."""
         if self._manifest is None:
             rows = {"count": len(self.rows), "rap_id_sha256": rap_ids_digest(self._ids())}
-            config = self.scorer.config.to_dict()
             shard_rows = self.requested_shard_rows
             if shard_rows is None:
                 earlier = self._stored_manifest()
                 shard_rows = earlier["shard_rows"] if earlier else DEFAULT_SHARD_ROWS
-            self._manifest = {
-                "format": 2,  # 2: a shard is finished only with its record (records.py)
-                "rap_hf": __version__,
-                "scorer": type(self.scorer).__name__,
-                "sampler": SAMPLER_NAME,
-                "model": self.scorer.model_ref,
-                "model_fingerprint": _settings_fingerprint(self.scorer, rows["rap_id_sha256"]),
-                "config": {k: v for k, v in config.items() if k not in EXECUTION_FIELDS},
-                "rows": rows,
-                "shard_rows": shard_rows,
-            }
+            self._manifest = build_manifest(self.scorer, rows, shard_rows)
         return self._manifest
 
     def shards(self) -> list[Shard]:
-        n, size = len(self.rows), self.shard_rows
-        count = -(-n // size)
-        return [Shard(i, i * size, min(n, (i + 1) * size), count) for i in range(count)]
+        return plan_shards(len(self.rows), self.shard_rows)
 
     def _ids(self) -> list[str]:
         if self._rap_ids is None:
@@ -309,17 +188,17 @@ class ShardedScoring:
         if not manifest.exists():
             raise ScoringError(f"rank {rank} does not see {manifest}, written by rank 0: with several nodes, "
                                "--output must be on storage that every node shares")
-        _compare(json.loads(manifest.read_text()), self.manifest(), self.shard_dir)
+        compare_manifests(json.loads(manifest.read_text()), self.manifest(), self.shard_dir)
 
     def is_complete(self) -> bool:
         """True when `output` holds a finished run; raises if its settings differ from this run's."""
         self._check_output_is_not_input()
         if not self.output.exists():
             if (self.shard_dir / MANIFEST).exists():
-                _compare(json.loads((self.shard_dir / MANIFEST).read_text()), self.manifest(), self.shard_dir)
+                compare_manifests(json.loads((self.shard_dir / MANIFEST).read_text()), self.manifest(), self.shard_dir)
             return False
         if (self.output / RECORD).exists():
-            _compare(self._stored_manifest(), self.manifest(), self.output)
+            compare_manifests(self._stored_manifest(), self.manifest(), self.output)
             return True
         if any(self.output.iterdir()):
             raise FileExistsError(f"{self.output} exists and was not written by sharded scoring; choose another "
@@ -386,32 +265,6 @@ class ShardedScoring:
                 raise ValueError(f"--output {self.output} is where the input rows are read from; choose another folder")
 
     # ----------------------------------------------------------------- work
-    def score_shards(self, shards: list[Shard], *, rank: int = 0, world_size: int = 1,
-                     device_rank: int | None = None, label: str | None = None, keep_going=None) -> int:
-        """Score `shards` in order, skipping any already finished; returns the rows scored.
-        `device_rank` picks `cuda:{device_rank}` (the local rank; None: the current device);
-        `keep_going()`, asked before each shard, stops the loop when it returns False."""
-        from tqdm.auto import tqdm
-
-        total = sum(s.rows for s in shards)
-        label = label or (f"rank {rank}/{world_size}" if world_size > 1 else "RAP scoring")
-        start, done = time.perf_counter(), 0
-        with tqdm(total=total, desc=label, unit="row", position=rank if world_size > 1 else None,
-                  dynamic_ncols=True) as bar:
-            for shard in shards:
-                if keep_going is not None and not keep_going():
-                    break
-                if self.finished(shard):
-                    bar.update(shard.rows)
-                    continue
-                self.score_one(shard, bar.update, device_rank)
-                done += shard.rows
-        if world_size > 1:
-            elapsed = time.perf_counter() - start
-            print(f"{label}: scored {done} rows in {elapsed:.1f}s ({done / elapsed if elapsed else 0:.2f} rows/s)",
-                  file=sys.stderr, flush=True)
-        return done
-
     def score_one(self, shard: Shard, progress=None, device_rank: int | None = None) -> ShardRecord:
         """Score one shard into a temporary file, check it, publish it (a hard link) and write its record.
 
@@ -479,15 +332,6 @@ class ShardedScoring:
                            settings=self.manifest()["model_fingerprint"], bytes=path.stat().st_size,
                            checksum=file_checksum(path), errors=errors, seconds=round(seconds, 3))
 
-    def wait_for_shards(self, poll_seconds: float = _POLL_SECONDS) -> None:
-        """Block until every shard is finished (other ranks write theirs)."""
-        said = False
-        while missing := self.missing():
-            if not said:
-                print(f"Waiting for {describe_shards(missing)} from the other ranks", file=sys.stderr, flush=True)
-                said = True
-            time.sleep(poll_seconds)
-
     def merge(self):
         """Check every shard against its record, then concatenate them in input order into `output`
         (written aside, then renamed: a kill while merging leaves the shards and no output, and the
@@ -529,59 +373,4 @@ class ShardedScoring:
         return self.summary(load_from_disk(str(self.output)), seconds, 0, already_complete=True)
 
     def summary(self, merged, seconds: float, rows_scored: int, already_complete: bool = False) -> ScoringSummary:
-        from ..rows import error_reason
-
-        by_reason: dict[str, list] = {}
-        if "rap_error" in merged.column_names:
-            for rap_id, error in zip(merged["rap_id"], merged["rap_error"]):
-                if error:
-                    entry = by_reason.setdefault(error_reason(error), [0, str(rap_id)])
-                    entry[0] += 1
-        ordered = dict(sorted(((reason, (count, example)) for reason, (count, example) in by_reason.items()),
-                              key=lambda item: -item[1][0]))
-        errors = sum(count for count, _ in ordered.values())
-        return ScoringSummary(self.output, len(merged), errors, seconds, rows_scored, already_complete, ordered)
-
-
-# --------------------------------------------------------------------- helpers
-def _settings_fingerprint(scorer, rows_digest: str) -> str:
-    """The scorer's fingerprint (model files or Hub revision, config, version) over these rows,
-    blind to the execution-only config fields.
-
-    The rows enter by their ids: a dataset's own fingerprint is not stable across processes when the
-    rows were converted on the fly, and every rank must agree.
-    """
-    stand_in = SimpleNamespace(_fingerprint=rows_digest)
-    defaults = type(scorer.config)()
-    neutral = dataclasses.replace(scorer.config, **{f: getattr(defaults, f) for f in EXECUTION_FIELDS})
-    return scorer.with_config(neutral).fingerprint(stand_in)
-
-
-def _compare(stored: dict[str, Any], current: dict[str, Any], where: Path) -> None:
-    """Raise `SettingsMismatch` naming each setting that differs between a stored and this run's manifest."""
-    differences = []
-    if stored.get("rows") != current["rows"]:
-        then, now = stored.get("rows", {}).get("count"), current["rows"]["count"]
-        differences.append(f"input rows: {then} then, {now} now" if then != now
-                           else f"input rows: the same count ({now}) but other rap_ids or another order")
-    if stored.get("shard_rows") != current["shard_rows"]:
-        differences.append(f"--shard-rows: {stored.get('shard_rows')} then, {current['shard_rows']} now")
-    for name in sorted(set(stored.get("config", {})) | set(current["config"])):
-        then, now = stored.get("config", {}).get(name), current["config"].get(name)
-        if then != now:
-            differences.append(f"{name}: {then!r} then, {now!r} now")
-    for name, what in (("scorer", "scorer"), ("sampler", "sampler"), ("rap_hf", "rap-hf version")):
-        if stored.get(name) != current[name]:
-            differences.append(f"{what}: {stored.get(name)} then, {current[name]} now")
-    # The model is compared by its files (or Hub revision), so a moved or re-linked folder still resumes.
-    if stored.get("model_fingerprint") != current["model_fingerprint"]:
-        then, now = stored.get("model"), current["model"]
-        if then != now:
-            differences.append(f"model: {then} then, {now} now")
-        elif not differences:  # the fingerprint covers the config too: only then is it the files
-            differences.append(f"model: the files (or Hub revision) of {now} changed")
-    if differences:
-        raise SettingsMismatch(
-            f"{where} holds rows scored with other settings than this run's ({'; '.join(differences)}). Re-run "
-            "with the original settings to resume, choose another --output, or pass --overwrite to start afresh."
-        )
+        return ScoringSummary.of(merged, self.output, seconds, rows_scored, already_complete)

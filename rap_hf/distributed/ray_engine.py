@@ -7,8 +7,8 @@ mid-task (pre-emption, out of memory, SIGKILL) it runs the task again elsewhere,
 `max_retries` times; a task that raises is not retried (a bad row or a bad model fails the same way
 twice). Worker processes keep their model between tasks (`load_vlm` caches it per process), so a
 model loads once per worker, not once per shard. This process, the driver, holds the output's
-lock, prepares, follows the tasks and merges: the guarantees are those of the other executors
-(every row once, in input order; resume; damaged shards redone).
+lock, prepares, follows the tasks and merges (`RayExecutor`, the `ray` engine): the guarantees are
+those of the other executors (every row once, in input order; resume; damaged shards redone).
 """
 
 from __future__ import annotations
@@ -16,96 +16,121 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-import time
 
-from .job import IncompleteRun, ScoringError, Shard, ShardedScoring, ScoringSummary, describe_shards
+from .errors import IncompleteRun, ScoringError
+from .executor import Executor
+from .job import ShardedScoring
+from .shards import Shard, describe_shards
 
 DEFAULT_MAX_RETRIES = 3
 
 
-def run_ray(job: ShardedScoring, *, address: str | None = None, num_cpus: int | None = None,
-            max_retries: int = DEFAULT_MAX_RETRIES, overwrite: bool = False) -> ScoringSummary:
-    """Score the missing shards of `job` as Ray tasks, then merge.
+class RayExecutor(Executor):
+    """One Ray task per missing shard; this process, the driver, holds the lock, prepares and merges.
 
     Args:
-        job: The sharded scoring job.
         address: A running cluster (`"auto"`, `"ray://head:10001"`); None starts a local one (or joins
             the one `ray.init` already started in this process).
         num_cpus: CPUs of a local cluster started here (None: all of this machine's).
         max_retries: How often Ray runs a task again whose worker or node died.
-        overwrite: Discard earlier work and score afresh.
 
-    Raises:
-        IncompleteRun: Some shards failed (their worker died `max_retries + 1` times, or the task
-            raised); the others are kept, and the same call scores only the missing ones.
+    `run` raises `IncompleteRun` when some shards failed (their worker died `max_retries + 1` times, or
+    the task raised); the others are kept, and the same call scores only the missing ones.
     """
-    ray = _import_ray()
-    start = time.perf_counter()
-    try:
-        if job.start(overwrite=overwrite):
-            return job.complete_summary(time.perf_counter() - start)
-        job.prepare(overwrite=overwrite)
-        missing = job.missing()
-        if missing:
-            started_here = not ray.is_initialized()
-            if started_here:
-                # ray.init makes SIGTERM exit at once (status 15); ours ends the run like Ctrl-C, with
-                # the missing shards named and status 143.
-                handler = signal.getsignal(signal.SIGTERM)
-                ray.init(address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
-                         logging_level=logging.WARNING)
-                signal.signal(signal.SIGTERM, handler)
-            try:
-                failures = _score_on_cluster(ray, job, missing, max_retries)
-            finally:
-                if started_here:
-                    ray.shutdown()
-            if failures and (still := job.missing()):
-                first, why = next(iter(failures.items()))
-                raise IncompleteRun(
-                    f"{describe_shards(still)} of {len(job.shards())} are missing: {len(failures)} Ray task(s) "
-                    f"failed (shard {first}: {why}); the other tasks finished theirs. Finished shards are kept in "
-                    f"{job.shard_dir}: run the same command to score only the missing ones.", still)
-        merged = job.merge()
-        return job.summary(merged, time.perf_counter() - start, sum(s.rows for s in missing))
-    finally:
-        job.finish()
 
+    name = "ray"
+    help = "one Ray task per shard on a Ray cluster: many nodes, pre-emptible workers; pip install 'rap-hf[ray]'"
 
-def _score_on_cluster(ray, job: ShardedScoring, missing: list[Shard], max_retries: int) -> dict[int, str]:
-    """Run one task per shard and follow them with a progress bar; returns {shard index: why it failed}."""
-    from tqdm.auto import tqdm
+    def __init__(self, *, address: str | None = None, num_cpus: int | None = None,
+                 max_retries: int = DEFAULT_MAX_RETRIES):
+        self.address = address
+        self.num_cpus = num_cpus
+        self.max_retries = max_retries
+        self.ray = None
+        self.started_here = False
 
-    on_gpu = not (job.scorer.config.device or "").startswith("cpu") and ray.cluster_resources().get("GPU", 0) > 0
-    resources = dict(num_cpus=1, num_gpus=1 if on_gpu else 0)
-    job_ref = ray.put(job)
-    # One row first, on one worker: a model that does not load, or rows the processor refuses, fail
-    # here with their own error (as on the other executors), not as one failed task per shard.
-    try:
-        ray.get(ray.remote(_check_start).options(**resources, max_retries=max_retries).remote(job_ref))
-    except ray.exceptions.RayTaskError as error:
-        if isinstance(error.cause, (ValueError, OSError, ImportError, NotImplementedError)):
-            raise error.cause from None  # the CLI's one-line errors (a bad model, a missing device)
-        raise ScoringError(f"the start check failed on a Ray worker: {_last_line(error)}") from None
-    except ray.exceptions.RayError as error:  # its worker or node died, or ran out of memory
-        raise ScoringError(f"the start check could not run on the Ray cluster: {_last_line(error)}") from None
-    task = ray.remote(_score_shard).options(**resources, max_retries=max_retries)
-    pending = {task.remote(job_ref, shard): shard for shard in missing}
-    print(f"Ray: {len(missing)} shard tasks on {ray.cluster_resources().get('GPU' if on_gpu else 'CPU', 0):g} "
-          f"{'GPUs' if on_gpu else 'CPUs'}", file=sys.stderr, flush=True)
-    failures: dict[int, str] = {}
-    with tqdm(total=sum(s.rows for s in missing), desc="RAP scoring (ray)", unit="row", dynamic_ncols=True) as bar:
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                shard = pending.pop(ref)
-                try:
-                    ray.get(ref)
-                except ray.exceptions.RayError as error:
-                    failures[shard.index] = _last_line(error)
-                    continue
-                bar.update(shard.rows)
-    return failures
+    @classmethod
+    def from_arguments(cls, args, state) -> Executor:
+        return cls(address=args.ray_address, num_cpus=args.num_proc, max_retries=args.ray_max_retries)
+
+    def check_start(self, job: ShardedScoring) -> None:
+        """Joins (or starts) the cluster, then scores one row on one worker: a model that does not load,
+        or rows the processor refuses, fail here with their own error (as on the other executors), not
+        as one failed task per shard."""
+        ray = self._connect()
+        try:
+            ray.get(ray.remote(_check_start).options(**self._resources(job), max_retries=self.max_retries)
+                    .remote(ray.put(job)))
+        except ray.exceptions.RayTaskError as error:
+            if isinstance(error.cause, (ValueError, OSError, ImportError, NotImplementedError)):
+                raise error.cause from None  # the CLI's one-line errors (a bad model, a missing device)
+            raise ScoringError(f"the start check failed on a Ray worker: {_last_line(error)}") from None
+        except ray.exceptions.RayError as error:  # its worker or node died, or ran out of memory
+            raise ScoringError(f"the start check could not run on the Ray cluster: {_last_line(error)}") from None
+
+    def score(self, job: ShardedScoring, missing: list[Shard]) -> None:
+        if not missing:
+            return
+        failures = self._score_on_cluster(job, missing)
+        if failures and (still := job.missing()):
+            first, why = next(iter(failures.items()))
+            raise IncompleteRun(
+                f"{describe_shards(still)} of {len(job.shards())} are missing: {len(failures)} Ray task(s) "
+                f"failed (shard {first}: {why}); the other tasks finished theirs. Finished shards are kept in "
+                f"{job.shard_dir}: run the same command to score only the missing ones.", still)
+
+    def close(self) -> None:
+        if self.started_here:
+            self.ray.shutdown()
+            self.started_here = False
+
+    def _connect(self):
+        """`ray`, initialised: the cluster at `address`, or a local one started here."""
+        if self.ray is None:
+            self.ray = _import_ray()
+        ray = self.ray
+        if not ray.is_initialized():
+            # ray.init makes SIGTERM exit at once (status 15); ours ends the run like Ctrl-C, with the
+            # missing shards named and status 143.
+            handler = signal.getsignal(signal.SIGTERM)
+            ray.init(address=self.address, num_cpus=self.num_cpus if self.address is None else None,
+                     include_dashboard=False, logging_level=logging.WARNING)
+            signal.signal(signal.SIGTERM, handler)
+            self.started_here = True
+        return ray
+
+    def _resources(self, job: ShardedScoring) -> dict[str, int]:
+        """One GPU per task when the cluster has GPUs and the scorer is not told to use the CPU."""
+        on_gpu = (not (job.scorer.config.device or "").startswith("cpu")
+                  and self.ray.cluster_resources().get("GPU", 0) > 0)
+        return dict(num_cpus=1, num_gpus=1 if on_gpu else 0)
+
+    def _score_on_cluster(self, job: ShardedScoring, missing: list[Shard]) -> dict[int, str]:
+        """Run one task per shard and follow them with a progress bar; returns {shard index: why it failed}."""
+        from tqdm.auto import tqdm
+
+        ray = self._connect()
+        resources = self._resources(job)
+        job_ref = ray.put(job)  # after prepare: the workers read the manifest it wrote
+        task = ray.remote(_score_shard).options(**resources, max_retries=self.max_retries)
+        pending = {task.remote(job_ref, shard): shard for shard in missing}
+        on_gpu = resources["num_gpus"] > 0
+        print(f"Ray: {len(missing)} shard tasks on {ray.cluster_resources().get('GPU' if on_gpu else 'CPU', 0):g} "
+              f"{'GPUs' if on_gpu else 'CPUs'}", file=sys.stderr, flush=True)
+        failures: dict[int, str] = {}
+        with tqdm(total=sum(s.rows for s in missing), desc="RAP scoring (ray)", unit="row",
+                  dynamic_ncols=True) as bar:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    shard = pending.pop(ref)
+                    try:
+                        ray.get(ref)
+                    except ray.exceptions.RayError as error:
+                        failures[shard.index] = _last_line(error)
+                        continue
+                    bar.update(shard.rows)
+        return failures
 
 
 def _check_start(job: ShardedScoring) -> None:

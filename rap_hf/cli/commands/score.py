@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ...data.schema import ColumnMapping
+from ...config import RegistryFlag
+from ...data.column_mapping import ColumnMapping
 from ..command import EXIT_BUSY, EXIT_FAILED, EXIT_INCOMPLETE, EXIT_OK, ONE_LINE_ERRORS, ConfigCommand
 
 if TYPE_CHECKING:
@@ -40,16 +41,19 @@ class ScoreArguments(ColumnMapping):
     overwrite: bool = field(default=False, metadata={
         "help": "Discard OUTPUT and OUTPUT.shards/ of an earlier run and score afresh (otherwise a re-run "
                 "resumes, and refuses if its settings differ)"})
-    engine: str = field(default="processes", metadata={
-        "choices": ["processes", "ray"],
-        "help": "What runs the shards: 'processes' (this process, --num-proc local workers, or the ranks of "
-                "accelerate launch / torchrun) or 'ray' (one Ray task per shard on a Ray cluster: many nodes, "
-                "pre-emptible workers; pip install 'rap-hf[ray]')"})
+    engine: str = field(default="processes", metadata=RegistryFlag(lambda: engine_flag()))
     ray_address: str | None = field(default=None, metadata={
         "help": "With --engine ray: the cluster to join ('auto' on a node of a running cluster); default: start "
                 "a local one with --num-proc CPUs (all of them when omitted)"})
     ray_max_retries: int = field(default=3, metadata={
         "help": "With --engine ray: how often a shard whose worker or node died is scored again elsewhere"})
+
+
+def engine_flag() -> dict:
+    """`--engine`'s choices and help: the executors registered now (`rap_hf.distributed.registry`)."""
+    from ...distributed.registry import EXECUTORS, engine_help
+
+    return {"choices": list(EXECUTORS), "help": engine_help()}
 
 
 class ScoreCommand(ConfigCommand):
@@ -68,10 +72,10 @@ class ScoreCommand(ConfigCommand):
         # Parsed before the slow imports, so --help and flag errors come at once.
         args, config = self.make_parser().parse_args_and_config(argv)
 
+        from ...data.canonical import as_canonical
         from ...data.io import load_rows
-        from ...data.schema import CANONICAL_COLUMNS, to_rap_format
-        from ...distributed import (IncompleteRun, OutputBusy, ScoringError, ShardedScoring, process_state, run,
-                                    run_local)
+        from ...distributed import (IncompleteRun, OutputBusy, ScoringError, ShardedScoring, executor_for,
+                                    process_state)
         from ...references import check_reference
         from ...scoring import RAPScorer
 
@@ -79,15 +83,15 @@ class ScoreCommand(ConfigCommand):
         args.model = check_reference(args.model, "model")
         # Rank and world size under `accelerate launch` / torchrun; one process of one otherwise.
         state = process_state(cpu=True if (config.device or "").startswith("cpu") else None)
-        if args.num_proc and args.num_proc > 1 and state.num_processes > 1:
-            raise ValueError("--num-proc starts local workers itself: leave it out under accelerate launch / torchrun")
+        executor = executor_for(args.engine).from_arguments(args, state)
+
+        def say_converting() -> None:
+            if state.is_main_process:
+                print(f"Converting {args.dataset} to canonical RAP rows (preset {args.preset})")
+
         # The main process loads (and converts) first, so the others reuse its datasets cache files.
         with state.main_process_first():
-            ds = load_rows(args.dataset, args.split, single=True)
-            if args.explicit or not all(c in ds.column_names for c in CANONICAL_COLUMNS):
-                if state.is_main_process:
-                    print(f"Converting {args.dataset} to canonical RAP rows (preset {args.preset})")
-                ds = to_rap_format(ds, **args.rap_format_kwargs())
+            ds = as_canonical(load_rows(args.dataset, args.split, single=True), args, on_convert=say_converting)
         if len(ds) == 0:  # before anything is written
             split = f" (split {args.split})" if args.split else ""
             raise ValueError(f"the dataset has no rows: {args.dataset}{split} holds nothing to score")
@@ -95,15 +99,7 @@ class ScoreCommand(ConfigCommand):
                              map_batch_size=args.map_batch_size, keep_shards=args.keep_shards)
         try:
             with _stopped_by_sigterm(), job.cleaned_up_on_failure():
-                if args.engine == "ray":
-                    from ...distributed.ray_engine import run_ray
-
-                    summary = run_ray(job, address=args.ray_address, num_cpus=args.num_proc,
-                                      max_retries=args.ray_max_retries, overwrite=args.overwrite)
-                elif args.num_proc and args.num_proc > 1:
-                    summary = run_local(job, args.num_proc, overwrite=args.overwrite)
-                else:
-                    summary = run(job, overwrite=args.overwrite, state=state)
+                summary = executor.run(job, overwrite=args.overwrite)
         except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (pre-emption; torchrun stopping the ranks)
             if state.is_main_process:
                 what = "interrupted" if not isinstance(stop, _Stopped) else f"stopped by {stop.signal.name}"
@@ -115,7 +111,7 @@ class ScoreCommand(ConfigCommand):
                 print(f"rap-hf score: {error}", file=sys.stderr)
             return EXIT_INCOMPLETE if isinstance(error, IncompleteRun) else EXIT_BUSY
         except (ScoringError, *ONE_LINE_ERRORS) as error:
-            # The main process's decisions reach every rank (executors.run): one of them says why.
+            # The main process's decisions reach every rank (Executor.agree): one of them says why.
             if state.is_main_process:
                 print(f"rap-hf score: error: {error}", file=sys.stderr)
             return EXIT_FAILED
