@@ -257,3 +257,40 @@ def test_the_checks_catch_what_they_should_and_nothing_else():
     ]
     assert all(o.startswith("rap_hf/scoring/scorer.py:") for o in offenders)
     assert offenders[0].startswith("rap_hf/scoring/scorer.py:3: ")
+
+
+# --------------------------------------------------------------------------- sizes
+# One job per module, and functions a reader takes in at once (the house's goals).
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 100
+
+
+def oversized(path: str, source: str) -> list[str]:
+    """`path: N lines` when the module is over MAX_MODULE_LINES, and `path:line: name is N lines` for
+    each function or method over MAX_FUNCTION_LINES (decorators and docstrings count)."""
+    found = []
+    lines = len(source.splitlines())
+    if lines > MAX_MODULE_LINES:
+        found.append(f"{path}: {lines} lines")
+    for node in ast.walk(ast.parse(source, filename=path)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = node.end_lineno - min([node.lineno, *(d.lineno for d in node.decorator_list)]) + 1
+            if length > MAX_FUNCTION_LINES:
+                found.append(f"{path}:{node.lineno}: {node.name} is {length} lines")
+    return found
+
+
+def test_modules_and_functions_stay_small():
+    sources = [(p, t) for p, t in text_files() if p.endswith(".py") and p.startswith(PACKAGE + "/")]
+    assert sources
+    offenders = [line for path, text in sources for line in oversized(path, text)]
+    assert not offenders, (f"Modules over {MAX_MODULE_LINES} lines or functions over {MAX_FUNCTION_LINES} (split them "
+                           "by job):\n" + "\n".join(offenders))
+
+
+def test_the_size_check_counts_modules_and_functions():
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    long_function = f"@decorator\ndef long():\n{body}\n"
+    assert oversized("m.py", long_function) == [f"m.py:2: long is {MAX_FUNCTION_LINES + 2} lines"]
+    assert oversized("m.py", "def short():\n    return 1\n") == []
+    assert oversized("m.py", "x = 1\n" * (MAX_MODULE_LINES + 1)) == [f"m.py: {MAX_MODULE_LINES + 1} lines"]
