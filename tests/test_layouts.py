@@ -370,6 +370,25 @@ def test_user_csv_through_load_dataset_needs_image_root(tmp_path, monkeypatch, c
     assert rows["answer"] == ["3", "0", "7"]
 
 
+def test_relative_image_paths_and_roots_are_pinned_where_the_rows_were_converted(tmp_path, monkeypatch):
+    """Rows decode the same in any working folder (a Ray worker runs in its own): a relative path that
+    names a file from here, and a relative `image_root`, are made absolute at conversion."""
+    data = tmp_path / "data"
+    csv = _user_csv(data)
+    monkeypatch.chdir(data)
+    ds = load_dataset("csv", data_files=str(csv), split="train")
+    pinned = to_rap_format(ds)
+    assert [refs[0]["path"] for refs in pinned["images"]][:2] == [str(data / "imgs" / "a.png"),
+                                                                  str(data / "imgs" / "b.png")]
+    monkeypatch.chdir(tmp_path)
+    rooted = to_rap_format(ds, image_root="data")
+    assert rooted["images"][0][0]["path"] == str(data / "imgs" / "a.png")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    for rows in (pinned, rooted):
+        assert _colours(rows[0]) == [RED] and _colours(rows[1]) == [GREEN]
+
+
 def test_csv_with_lists_of_paths_written_as_text(tmp_path):
     """A CSV whose image_paths cells are JSON lists written as text (CSV has no list type)."""
     _write_png(tmp_path / "p" / "1.png", RED)

@@ -155,11 +155,16 @@ def _is_url(path: str) -> bool:
 
 
 def _resolve(path: str, image_root: str | os.PathLike | None) -> str:
+    """A relative local path joined to `image_root` (made absolute), or, without a root, made absolute
+    when it names a file from here: the rows then decode the same in any working folder (Ray's workers
+    run in their own). A relative path that names no file stays as written (it fails its row alone)."""
     if path.startswith("file://"):
         path = path[len("file://") :]
-    if image_root is not None and not os.path.isabs(path) and not _is_url(path):
-        path = os.path.join(os.fspath(image_root), path)
-    return path
+    if _is_url(path) or os.path.isabs(path):
+        return path
+    if image_root is not None:
+        return os.path.join(os.path.abspath(os.fspath(image_root)), path)
+    return os.path.abspath(path) if os.path.exists(path) else path
 
 
 def read_image_bytes(ref: ImageRef) -> bytes:

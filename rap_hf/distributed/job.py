@@ -68,7 +68,8 @@ class ShardedScoring:
             raise ValueError(f"shard_rows must be >= 1, got {shard_rows}")
         self.scorer = scorer
         self.rows = rows
-        self.output = Path(output)
+        # Absolute on the driver: workers elsewhere (Ray's run in their own folder) must write where it reads.
+        self.output = Path(os.path.abspath(output))
         self.shard_dir = self.output.with_name(self.output.name + ".shards")
         self.requested_shard_rows = shard_rows
         self.map_batch_size = map_batch_size

@@ -20,6 +20,14 @@ from typing import Any
 from ..rollouts import make_engine
 
 
+def local_as_absolute(ref: str | os.PathLike) -> str:
+    """A reference that names an existing local folder or file, made absolute; a Hub id as it is.
+    Processes that load the model elsewhere (Ray workers run in their own working folder) then load
+    what this process meant."""
+    ref = os.path.expanduser(str(ref))
+    return os.path.abspath(ref) if os.path.exists(ref) else ref
+
+
 class ScoringModel:
     """A VLM and its processor for scoring: lazy loading, pickling as a reference, identity.
 
@@ -30,7 +38,7 @@ class ScoringModel:
 
     def __init__(self, model, processor=None):
         if isinstance(model, (str, os.PathLike)):
-            self.model_ref: str | None = str(model)
+            self.model_ref: str | None = local_as_absolute(model)
             self.model = None
         else:
             self.model = model
@@ -39,7 +47,7 @@ class ScoringModel:
         # A processor given loaded is the user's, used as it is: never reloaded from a reference.
         self.user_processor = processor is not None and not isinstance(processor, (str, os.PathLike))
         if not self.user_processor:
-            self.processor_ref = str(processor) if processor is not None else None
+            self.processor_ref = local_as_absolute(processor) if processor is not None else None
             self.processor = None
         else:
             self.processor = processor
