@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..config import ConfigMixin, RegistryFlag
+from ..config import ConfigMixin
+from ..flags import RegistryFlag
 from .layouts import AUTO, PUBLISHED_LAYOUTS, get_layout, layout_names
 
 PresetName = Literal[(AUTO, *(layout.name for layout in PUBLISHED_LAYOUTS))]  # type: ignore[valid-type]

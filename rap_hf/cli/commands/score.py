@@ -15,12 +15,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ...config import RegistryFlag
+from ...flags import RegistryFlag
 from ...data.column_mapping import ColumnMapping
 from ..command import EXIT_BUSY, EXIT_FAILED, EXIT_INCOMPLETE, EXIT_OK, ONE_LINE_ERRORS, ConfigCommand
 
 if TYPE_CHECKING:
     from ...cli_args import ConfigArgumentParser
+
+
+def engine_flag() -> dict:
+    """`--engine`'s choices and help: the executors registered now (`rap_hf.distributed.registry`)."""
+    from ...distributed.registry import EXECUTORS, engine_help
+
+    return {"choices": list(EXECUTORS), "help": engine_help()}
 
 
 @dataclass
@@ -41,19 +48,12 @@ class ScoreArguments(ColumnMapping):
     overwrite: bool = field(default=False, metadata={
         "help": "Discard OUTPUT and OUTPUT.shards/ of an earlier run and score afresh (otherwise a re-run "
                 "resumes, and refuses if its settings differ)"})
-    engine: str = field(default="processes", metadata=RegistryFlag(lambda: engine_flag()))
+    engine: str = field(default="processes", metadata=RegistryFlag(engine_flag))
     ray_address: str | None = field(default=None, metadata={
         "help": "With --engine ray: the cluster to join ('auto' on a node of a running cluster); default: start "
                 "a local one with --num-proc CPUs (all of them when omitted)"})
     ray_max_retries: int = field(default=3, metadata={
         "help": "With --engine ray: how often a shard whose worker or node died is scored again elsewhere"})
-
-
-def engine_flag() -> dict:
-    """`--engine`'s choices and help: the executors registered now (`rap_hf.distributed.registry`)."""
-    from ...distributed.registry import EXECUTORS, engine_help
-
-    return {"choices": list(EXECUTORS), "help": engine_help()}
 
 
 class ScoreCommand(ConfigCommand):
