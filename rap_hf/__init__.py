@@ -24,8 +24,8 @@ _EXPORTS = {
     "LogitCDEScorer": "rap_hf.scoring.scorer",
     "Scorer": "rap_hf.scoring.scorer",
     "ScoringStep": "rap_hf.scoring.step",
-    "to_rap_format": "rap_hf.data.schema",
-    "CANONICAL_COLUMNS": "rap_hf.data.schema",
+    "to_rap_format": "rap_hf.data.conversion",
+    "CANONICAL_COLUMNS": "rap_hf.data.canonical",
     "to_trl": "rap_hf.data.exporters",
     "to_easyr1": "rap_hf.data.exporters",
     "to_verl": "rap_hf.data.exporters",
@@ -57,7 +57,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .scoring.scorer import ACEScorer, CDEScorer, LogitCDEScorer, RAPScorer, Scorer
     from .scoring.step import ScoringStep
     from .data.exporters import to_easyr1, to_trl, to_verl
-    from .data.schema import CANONICAL_COLUMNS, to_rap_format
+    from .data.canonical import CANONICAL_COLUMNS
+    from .data.conversion import to_rap_format
     from .data.synthetic import make_visual_world
     from .prompts import FORMAT_PROMPT, build_conversation
     from .testing import build_tiny_vlm

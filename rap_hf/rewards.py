@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .data.schema import parse_choices
+from .data.answers import parse_choices
 from .verify import is_correct, is_formatted
 
 ACCURACY_WEIGHT = 0.9

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .data.images import ImageDecodeError, decode_row_images
-from .data.schema import parse_choices
+from .data.answers import parse_choices
 from .prompts import FORMAT_PROMPT, render_prompt
 from .rollouts.transformers_engine import Prompt, ensure_fits
 

@@ -10,7 +10,7 @@ into exit statuses (`rap_hf.cli.main`). Commands with a config (`convert`, `scor
 `rap_hf.cli_args.ConfigArgumentParser` (see `command_parser`): a field added to a config is a flag of
 its command, with its help, spelled `--some-name` or `--some_name`. The commands that read rows
 (`convert`, `score`, `eval`, `quickstart`) share one column-mapping vocabulary,
-`rap_hf.data.schema.ColumnMapping` (`--preset --question --answer --images --id --choices
+`rap_hf.data.column_mapping.ColumnMapping` (`--preset --question --answer --images --id --choices
 --image-root`). The small commands without a config (`world`, `tiny-vlm`, `export`, `verify`,
 `push`) declare their few flags with argparse.
 """

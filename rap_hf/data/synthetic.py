@@ -18,7 +18,7 @@ import io
 import random
 from collections.abc import Mapping
 
-from .schema import images_feature
+from .canonical import images_feature
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 30, 30),

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.io import SCORING_RECORD
-from ..data.schema import rap_ids_digest
+from ..data.canonical import rap_ids_digest
 from .errors import IncompleteRun, ScoringError, SettingsMismatch
 from .lock import OutputLock
 from .manifest import EXECUTION_FIELDS, MANIFEST, build_manifest, compare_manifests

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ..config import check_range
-from ..data.schema import ColumnMapping
+from ..data.column_mapping import ColumnMapping
 from ..embedded import DEFAULT_RECIPE, EmbeddedRecipe
 
 # The smoke run of `--fast` (what the test suite runs): a short warm-up that teaches the answer

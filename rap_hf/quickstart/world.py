@@ -65,7 +65,7 @@ def _dataset_splits(config: QuickstartConfig):
     from datasets import DatasetDict
 
     from ..data.io import load_rows
-    from ..data.schema import to_rap_format
+    from ..data.conversion import to_rap_format
 
     loaded = load_rows(config.dataset)
     splits = loaded if isinstance(loaded, DatasetDict) else DatasetDict(train=loaded)

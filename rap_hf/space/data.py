@@ -161,7 +161,7 @@ def _with_published_images(decisions, reference: str):
     `rap_id`; rows that were dropped get none."""
     import datasets
 
-    from ..data.schema import images_feature
+    from ..data.canonical import images_feature
 
     if "images" in decisions.column_names:
         return decisions

@@ -168,7 +168,7 @@ def score_sample(data: DemoData, image, question: str, answer: str, cde_threshol
     """
     import datasets
 
-    from ..data.schema import images_feature
+    from ..data.canonical import images_feature
 
     if image is None or not (question or "").strip() or not (answer or "").strip():
         raise ValueError("Give an image, a question and its answer")

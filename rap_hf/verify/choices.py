@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from ..data.schema import OPTION_LETTERS
+from ..data.answers import OPTION_LETTERS
 from .answers import Answer, read_answer, same
 from .normalize import plain_form
 

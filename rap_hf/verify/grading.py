@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
-from ..data.schema import OPTION_LETTERS, parse_choices
+from ..data.answers import OPTION_LETTERS, parse_choices
 from .answers import Answer, read_answer, same
 from .choices import gold_letter, gold_option_index, grade_choice, named_letter, read_options
 from .normalize import plain_form

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ...data.schema import ColumnMapping
+from ...data.column_mapping import ColumnMapping
 from ..command import ConfigCommand
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class ConvertCommand(ConfigCommand):
         (args,) = self.make_parser().parse_args_and_config(argv)
 
         from ...data.io import load_rows
-        from ...data.schema import to_rap_format
+        from ...data.conversion import to_rap_format
 
         ds = load_rows(args.dataset, args.split)
         rows = to_rap_format(ds, **args.rap_format_kwargs(), num_proc=args.num_proc)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ...data.schema import ColumnMapping
+from ...data.column_mapping import ColumnMapping
 from ..command import ConfigCommand
 
 if TYPE_CHECKING:

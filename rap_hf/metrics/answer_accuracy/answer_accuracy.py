@@ -19,7 +19,7 @@ from __future__ import annotations
 import datasets
 import evaluate
 
-from rap_hf.data.schema import parse_choices
+from rap_hf.data.answers import parse_choices
 from rap_hf.verify import is_correct
 from rap_hf.verify import is_formatted
 
@@ -51,7 +51,7 @@ Args:
     choices (`list` of (`list` of `str` or None), *optional*): Keyword argument of `compute` only
         (not of `add`/`add_batch`): the options of each row (None for a row without options).
         With them a boxed option value ("blue", "145^\\circ") matches its letter ("B") when it matches
-        no other option. Lists, `{"A": ...}` dicts or JSON text, as `rap_hf.data.schema.parse_choices` reads.
+        no other option. Lists, `{"A": ...}` dicts or JSON text, as `rap_hf.data.answers.parse_choices` reads.
     per_row (`bool`, *optional*, defaults to False): Keyword argument of `compute`: also return
         the verdict on each response, so callers grade once and keep both the rows and the totals.
 
