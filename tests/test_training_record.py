@@ -1,14 +1,14 @@
 """The training record a model card reports: built from a trainer, read from a folder, saved and loaded.
 
-Fast, no model: the trainer is a stand-in holding the real pieces the record reads (a TRL
-`GRPOConfig`, a transformers `TrainerState`), and the folders are laid out as `rap-hf train`
-leaves them.
+The folders without a record are laid out as `rap-hf train` leaves them (a TRL `GRPOConfig` in
+`training_args.bin`, a transformers `TrainerState`); the trainer is a real `RAPGRPOTrainer` after
+two steps on the tiny model.
 """
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
+import pytest
 import torch
 from transformers import TrainerState
 from trl import GRPOConfig
@@ -25,17 +25,6 @@ def _args(tmp_path: Path) -> GRPOConfig:
     return GRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, num_generations=2,
                       per_device_train_batch_size=2, learning_rate=0.05, beta=0.01, report_to=[],
                       lr_scheduler_type="constant", reward_weights=[1.0, 0.5])
-
-
-def _trainer(args: GRPOConfig, base: str, *, main: bool = True) -> SimpleNamespace:
-    """What `TrainingRecord.from_trainer` reads of a GRPO trainer after training."""
-    state = TrainerState(global_step=4, epoch=2.0, log_history=HISTORY)
-    return SimpleNamespace(
-        args=args, state=state, reward_func_names=["accuracy", "format"],
-        accelerator=SimpleNamespace(num_processes=1), model=SimpleNamespace(config=SimpleNamespace(_name_or_path=base)),
-        replacement_sampler=SimpleNamespace(replaced=1, pool_left=2), num_active_rows=6, train_dataset=[0] * 9,
-        is_world_process_zero=lambda: main,
-    )
 
 
 def _run_folder(folder: Path, args: GRPOConfig, base: str) -> Path:
@@ -91,24 +80,51 @@ def test_a_folder_without_a_record_is_read_from_what_the_trainer_left(tmp_path):
     assert TrainingRecord().rewards == "not recorded"
 
 
-def test_the_trainer_and_its_folder_tell_the_same_run(tmp_path):
-    args = _args(tmp_path)
-    trainer = _trainer(args, "Qwen/Qwen2.5-VL-3B-Instruct")
+@pytest.fixture(scope="module")
+def trained(tiny_vlm_paths, world, tmp_path_factory):
+    """A real `RAPGRPOTrainer` after two GRPO steps on a selection with a replacement pool, its model
+    and state saved as `rap-hf train` leaves them (a checkpoint at the last step), and no record."""
+    from selection_helpers import hand_scored
+
+    from rap_hf import select
+    from rap_hf.training import RAPGRPOConfig, RAPGRPOTrainer
+
+    out = tmp_path_factory.mktemp("trained") / "out"
+    selection = select(hand_scored(world["train"], [5, 4, 3, 1, 0, 2], [0, 0, 3, 0, 0, 2]))
+    args = RAPGRPOConfig(output_dir=str(out), use_cpu=True, bf16=False, gradient_checkpointing=False,
+                         per_device_train_batch_size=4, num_generations=2, max_completion_length=8, max_steps=2,
+                         report_to=[], logging_steps=1, save_strategy="steps", save_steps=2, learning_rate=0.05, beta=0.01,
+                         min_pixels=None, max_pixels=None, replace_solved=True)
+    trainer = RAPGRPOTrainer(str(tiny_vlm_paths["qwen2_5_vl"]), args, train_dataset=selection)
+    trainer.train()
+    trainer.save_model(str(out))
+    return trainer, out
+
+
+@pytest.mark.slow
+def test_the_trainer_and_its_folder_tell_the_same_run(trained, tmp_path):
+    trainer, out = trained
     assert save_training_record(trainer, tmp_path / "saved") == tmp_path / "saved" / TRAINING_RECORD
     saved = TrainingRecord.load(tmp_path / "saved")
     assert saved == TrainingRecord.from_trainer(trainer) and saved.rap_hf_version == __version__
-    assert saved.compute == {"processes": 1, "device": "CPU", "training time": "1.50 h (5400 s)"}  # use_cpu
+    assert saved.steps == 2 and saved.rewards == "1 × `rap_reward`"
+    assert saved.compute["processes"] == 1 and saved.compute["device"] == "CPU"  # use_cpu
 
-    read = TrainingRecord.from_folder(_run_folder(tmp_path / "trained", args, "Qwen/Qwen2.5-VL-3B-Instruct"))
-    for name in ("settings", "rewards", "steps", "epochs", "replacement", "training_rows", "base_model",
-                 "base_model_name"):
+    assert "training time" in saved.compute
+    # No record there: what the trainer left (its arguments, the last checkpoint's state and replacement).
+    # The rows trained on and a local base model's name are not in those files: the record keeps them.
+    read = TrainingRecord.from_folder(out)
+    for name in ("settings", "rewards", "steps", "epochs", "replacement"):
         assert getattr(read, name) == getattr(saved, name), name
-    assert read.compute["training time"] == saved.compute["training time"]
+    assert (saved.training_rows, saved.base_model_name) == (16, "qwen2_5_vl")
+    assert (read.training_rows, read.base_model_name) == (None, None)
     assert set(read.card_fields()) == {"settings", "rewards", "compute", "steps", "epochs", "replacement",
                                        "training_rows"}
 
 
-def test_only_the_main_process_writes_the_record(tmp_path):
-    trainer = _trainer(_args(tmp_path), "Qwen/Qwen2.5-VL-3B-Instruct", main=False)
+@pytest.mark.slow
+def test_only_the_main_process_writes_the_record(trained, tmp_path, monkeypatch):
+    trainer, _ = trained
+    monkeypatch.setattr(trainer, "is_world_process_zero", lambda: False)  # as on every other rank
     assert save_training_record(trainer, tmp_path / "saved") is None
     assert not (tmp_path / "saved").exists()
