@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .cde import discrepancy
+from ..rules import discrepancy
 
 
 def can_stop(image_correct: Sequence[bool], text_correct: Sequence[bool], num_rollouts: int,

@@ -16,7 +16,8 @@ from ..retry import batch_or_alone
 from ..rollouts.sampling import sample_seed
 from ..rows import PreparedRow
 from .adaptive import can_stop
-from .cde import accuracy, difficulty, discrepancy, verify_rollouts
+from ..rules import accuracy, difficulty, discrepancy
+from .cde import verify_rollouts
 from .columns import ACE_COLUMNS, CDE_COLUMNS, RESPONSE_COLUMNS, ColumnSpec
 from .step import ScoringStep, StepContext, empty_columns, live_chunks
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from ..config import SelectionConfig
-from ..scoring.cde import discrepancy
+from ..rules import discrepancy
 from .from_reasons import selection_from_reasons
 from .outcomes import Outcomes, read_outcomes
 from .reasons import REASON_CODES, REASONS

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..data.columns import float_column
-from ..scoring.cde import difficulty, discrepancy
+from ..rules import difficulty, discrepancy
 from .outcomes import Outcomes
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..config import SelectionConfig
 from ..data.columns import float_column
-from ..scoring.cde import difficulty
+from ..rules import difficulty
 from .layout import read_selection, write_selection
 from .outcomes import read_outcomes
 from .report import SelectionReport
