@@ -97,7 +97,7 @@ def evaluate_model(
             `transformers` model (then pass `processor`, or it is loaded from `model.name_or_path`).
         dataset: A `Dataset`, a `DatasetDict`, or what `rap_hf.data.io.load_rows` reads (a
             `save_to_disk` folder, a data file, a Hub id). Rows that are not canonical go through
-            `to_rap_format` (preset auto), as `rap_hf.data.canonical.as_canonical` decides.
+            `to_rap_format` (preset auto), as `rap_hf.data.conversion.as_canonical` decides.
         split: The split to evaluate. Without one, a dataset of several splits uses `test` if it
             has one (and is an error otherwise).
         processor: The model's processor, when `model` is a loaded model.
@@ -157,7 +157,8 @@ def _resolve_rows(dataset, split: str | None, limit: int | None = None, mapping:
     """
     from datasets import DatasetDict
 
-    from .data.canonical import as_canonical, images_feature
+    from .data.canonical import images_feature
+    from .data.conversion import as_canonical
     from .data.io import load_rows
 
     if isinstance(dataset, (str, os.PathLike)):

@@ -9,7 +9,8 @@ from datasets import Dataset
 from PIL import Image as PILImage
 
 from rap_hf import to_rap_format
-from rap_hf.data.canonical import CANONICAL_COLUMNS, as_canonical, is_canonical
+from rap_hf.data.canonical import CANONICAL_COLUMNS, is_canonical
+from rap_hf.data.conversion import as_canonical
 from rap_hf.data.layouts import (
     LAYOUTS,
     PUBLISHED_LAYOUTS,

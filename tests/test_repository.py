@@ -294,3 +294,109 @@ def test_the_size_check_counts_modules_and_functions():
     assert oversized("m.py", long_function) == [f"m.py:2: long is {MAX_FUNCTION_LINES + 2} lines"]
     assert oversized("m.py", "def short():\n    return 1\n") == []
     assert oversized("m.py", "x = 1\n" * (MAX_MODULE_LINES + 1)) == [f"m.py: {MAX_MODULE_LINES + 1} lines"]
+
+
+# --------------------------------------------------------------------------- import circles
+def _runtime_nodes(tree: ast.AST):
+    """Every node of `tree` outside `if TYPE_CHECKING:` blocks (those imports never run)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            stack.extend(node.orelse)
+            continue
+        yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def import_graph(sources: dict[str, str]) -> dict[str, set[str]]:
+    """`{module: the rap_hf modules it imports}`, at module level and inside functions alike, for the
+    modules of `sources` (`{path: text}`). An import of a name resolves to the submodule of that name
+    when there is one, else to the module it is read from. The root package is left out: its
+    `__init__` imports nothing when imported (its names load lazily, through `__getattr__`), and what
+    other modules take from it (`__version__`) is defined before anything else."""
+    files = frozenset(sources)
+    modules = {module_of(path)[0]: path for path in sources}
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        if module == PACKAGE:
+            continue
+        is_package = path.endswith("__init__.py")
+        edges = graph.setdefault(module, set())
+        for node in _runtime_nodes(ast.parse(sources[path], filename=path)):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = imported_module(node, module, is_package) or ""
+                targets = [f"{base}.{a.name}" if is_module(f"{base}.{a.name}", files) else base for a in node.names]
+            else:
+                continue
+            for target in targets:
+                while target and not is_module(target, files):
+                    target = target.rpartition(".")[0]
+                if target and target not in (module, PACKAGE) and target.split(".")[0] == PACKAGE:
+                    edges.add(target)
+    return graph
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles of `graph`: its strongly connected components of more than one module."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles = []
+
+    def visit(module: str) -> None:  # Tarjan's algorithm
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for target in graph.get(module, ()):
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            component = [stack.pop()]
+            while component[-1] != module:
+                component.append(stack.pop())
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return circles
+
+
+def test_no_import_circle_in_the_package():
+    sources = {p: t for p, t in text_files() if p.endswith(".py") and p.startswith(PACKAGE + "/")}
+    circles = import_circles(import_graph(sources))
+    assert not circles, ("Modules that import each other, directly or around a circle (move what both need "
+                         "into a lower module):\n" + "\n".join(" -> ".join(c) for c in circles))
+
+
+def test_the_circle_check_finds_circles_through_functions_and_not_through_type_checking():
+    sources = {
+        "rap_hf/__init__.py": "def __getattr__(name):\n    from .a import x\n",
+        "rap_hf/a.py": "from . import __version__\nfrom .b import y\n",
+        "rap_hf/b.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .a import x\n",
+        "rap_hf/c.py": "def late():\n    from .d import z\n",
+        "rap_hf/d.py": "import rap_hf.c\n",
+    }
+    graph = import_graph(sources)
+    assert graph["rap_hf.a"] == {"rap_hf.b"} and graph["rap_hf.b"] == set() and PACKAGE not in graph
+    assert import_circles(graph) == [["rap_hf.c", "rap_hf.d"]]
+
+
+def test_the_rules_sit_below_scoring_and_selection():
+    """The method's pure rules (`rap_hf.rules`) import no other rap_hf module (so neither a model nor
+    the grader), and selection, the pure stage, imports nothing from scoring: both call down into the
+    rules."""
+    sources = {p: t for p, t in text_files() if p.endswith(".py") and p.startswith(PACKAGE + "/")}
+    graph = import_graph(sources)
+    assert graph["rap_hf.rules"] == set()
+    assert "import torch" not in sources["rap_hf/rules.py"] and "transformers" not in sources["rap_hf/rules.py"]
+    selection = {m: sorted(t for t in targets if t.startswith("rap_hf.scoring"))
+                 for m, targets in graph.items() if m.startswith("rap_hf.selection")}
+    assert selection and not any(selection.values()), selection
+    assert any("rap_hf.rules" in graph[m] for m in selection) and "rap_hf.rules" in graph["rap_hf.scoring.rollout_cde"]

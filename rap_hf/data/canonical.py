@@ -10,7 +10,7 @@ rows unless they already are canonical: the one place that decides, for every ca
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,28 +85,3 @@ def ensure_canonical(ds: Any, where: str = "this function") -> None:
             f"{where} needs canonical RAP rows; missing columns {', '.join(missing)}. "
             "Convert the dataset first: `rap-hf convert` (or rap_hf.to_rap_format(ds))."
         )
-
-
-def as_canonical(ds: Any, mapping: Mapping[str, Any] | Any | None = None, *,
-                 on_convert: Callable[[], None] | None = None):
-    """`ds` as canonical rows: converted with `to_rap_format` unless it already is canonical.
-
-    Rows are converted when a canonical column is missing, or when `mapping` maps anything (a
-    preset other than auto, a column, an image folder): a mapping the user gave is applied even to
-    rows that have the canonical columns. Canonical rows with no mapping are returned as they are.
-
-    Args:
-        ds: A `Dataset` or `DatasetDict`.
-        mapping: `to_rap_format` keyword arguments (`preset`, `question`, `answer`, `images`, `id`,
-            `choices`, `image_root`), or a `ColumnMapping` (its `rap_format_kwargs()`).
-        on_convert: Called once, before converting (e.g. to say so on the terminal).
-    """
-    from .column_mapping import ColumnMapping, is_explicit
-    from .conversion import to_rap_format
-
-    kwargs = mapping.rap_format_kwargs() if isinstance(mapping, ColumnMapping) else dict(mapping or {})
-    if is_canonical(ds) and not is_explicit(kwargs):
-        return ds
-    if on_convert is not None:
-        on_convert()
-    return to_rap_format(ds, **kwargs)

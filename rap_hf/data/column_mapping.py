@@ -7,6 +7,7 @@ registered after import (`register_layout`) is a choice with no other edit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 

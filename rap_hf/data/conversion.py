@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .canonical import CANONICAL_COLUMNS, images_feature
+from .canonical import CANONICAL_COLUMNS, images_feature, is_canonical
 from .column_detection import DUPLICATE_IMAGE_COLUMNS, has_value, looks_like_images, undecoded
 from .conversion_report import (
     LOGGER_NAME,
@@ -329,3 +329,27 @@ def _deduplicate_ids(ds):
     column_order = ds.column_names
     ds = ds.remove_columns("rap_id").add_column("rap_id", new_ids)
     return ds.select_columns(column_order)
+
+
+def as_canonical(ds: Any, mapping: Mapping[str, Any] | Any | None = None, *,
+                 on_convert: Callable[[], None] | None = None):
+    """`ds` as canonical rows: converted with `to_rap_format` unless it already is canonical.
+
+    Rows are converted when a canonical column is missing, or when `mapping` maps anything (a
+    preset other than auto, a column, an image folder): a mapping the user gave is applied even to
+    rows that have the canonical columns. Canonical rows with no mapping are returned as they are.
+
+    Args:
+        ds: A `Dataset` or `DatasetDict`.
+        mapping: `to_rap_format` keyword arguments (`preset`, `question`, `answer`, `images`, `id`,
+            `choices`, `image_root`), or a `ColumnMapping` (its `rap_format_kwargs()`).
+        on_convert: Called once, before converting (e.g. to say so on the terminal).
+    """
+    from .column_mapping import ColumnMapping, is_explicit
+
+    kwargs = mapping.rap_format_kwargs() if isinstance(mapping, ColumnMapping) else dict(mapping or {})
+    if is_canonical(ds) and not is_explicit(kwargs):
+        return ds
+    if on_convert is not None:
+        on_convert()
+    return to_rap_format(ds, **kwargs)

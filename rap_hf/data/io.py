@@ -12,15 +12,11 @@ dataset (`load_saved`), which `datasets.load_from_disk` cannot do.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-# Written by sharded scoring (`rap-hf score`) inside its merged output: how the rows were scored (the
-# model, the RAPConfig, the rows). `rap-hf select` keeps a copy next to a selection and the dataset
-# card reads it (`rap_hf.hub`), without importing the scoring code.
-SCORING_RECORD = "rap_scoring.json"
+from .saved import SCORING_RECORD, load_saved  # noqa: F401  (SCORING_RECORD: re-exported, it lived here)
 
 
 def load_rows(ref: str, split: str | None = None, *, single: bool = False):
@@ -39,7 +35,7 @@ def load_rows(ref: str, split: str | None = None, *, single: bool = False):
     from datasets import DatasetDict, load_dataset
 
     from ..references import check_reference
-    from ..selection import DATASET_FOLDER, DECISIONS_FOLDER, is_selection_folder
+    from .saved import DATASET_FOLDER, DECISIONS_FOLDER, is_selection_folder
 
     ref = check_reference(os.fspath(ref), "dataset")
     if is_selection_folder(ref):
@@ -77,31 +73,6 @@ def load_rows(ref: str, split: str | None = None, *, single: bool = False):
     elif split is not None and split != "train":
         raise ValueError(f"{ref!r} is a single dataset; it has no split {split!r}")
     return loaded
-
-
-def load_saved(path: str | os.PathLike):
-    """`datasets.load_from_disk(path)`, also for a dataset (or a split of a `DatasetDict`) saved with
-    no rows: `save_to_disk` writes one, with its columns, but `load_from_disk` fails on it with an
-    `IndexError`; here it reads back as an empty dataset with the saved columns and features."""
-    from datasets import Dataset, DatasetDict, DatasetInfo, Features, load_from_disk
-
-    folder = Path(path)
-    if (folder / "dataset_dict.json").is_file():
-        splits = json.loads((folder / "dataset_dict.json").read_text())["splits"]
-        if any(_saved_without_rows(folder / split) for split in splits):
-            return DatasetDict({split: load_saved(folder / split) for split in splits})
-    elif _saved_without_rows(folder):
-        info = DatasetInfo.from_directory(str(folder))
-        features = info.features or Features()
-        split = json.loads((folder / "state.json").read_text()).get("_split")
-        return Dataset.from_dict({name: [] for name in features}, features=features, info=info, split=split)
-    return load_from_disk(str(folder))
-
-
-def _saved_without_rows(folder: Path) -> bool:
-    """Whether `folder` holds a dataset that `save_to_disk` wrote with no rows (no data files)."""
-    state = folder / "state.json"
-    return state.is_file() and not json.loads(state.read_text()).get("_data_files")
 
 
 def source_folder(ds) -> str | None:

@@ -2,11 +2,11 @@
 from the modules that hold them now.
 
 - `rap_hf.data.canonical`: the canonical columns, ids, and whether rows are canonical
-  (`is_canonical`, `ensure_canonical`, `as_canonical`).
+  (`is_canonical`, `ensure_canonical`).
 - `rap_hf.data.layouts`: the source layouts (`Layout`, one module per published layout) and their
   registry (`PRESETS`, `register_layout`).
 - `rap_hf.data.column_mapping`: `ColumnMapping`, the mapping flags of every command.
-- `rap_hf.data.conversion`: `to_rap_format`; `rap_hf.data.conversion_report`: its warnings.
+- `rap_hf.data.conversion`: `to_rap_format`, and `as_canonical` (converted unless canonical); `rap_hf.data.conversion_report`: its warnings.
 - `rap_hf.data.placeholders`, `rap_hf.data.answers`, `rap_hf.data.column_detection`: question text,
   options and answers, and which columns hold what.
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 from .answers import OPTION_LETTERS, canonical_answer, parse_choices, render_question
 from .canonical import (
     CANONICAL_COLUMNS,
-    as_canonical,
     content_hash,
     ensure_canonical,
     images_feature,
@@ -33,7 +32,7 @@ from .column_detection import (
     numbered_image_columns,
 )
 from .column_mapping import ColumnMapping, PresetName
-from .conversion import to_rap_format
+from .conversion import as_canonical, to_rap_format
 from .conversion_report import logger
 from .layouts import LAYOUTS as PRESETS
 from .layouts import Layout, detect_layout, register_layout, unregister_layout

@@ -25,11 +25,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..data.io import SCORING_RECORD
+from ..data.saved import SCORING_RECORD
 from ..data.canonical import rap_ids_digest
-from .errors import IncompleteRun, ScoringError, SettingsMismatch
+from .errors import IncompleteRun, ScoringError
 from .lock import OutputLock
-from .manifest import EXECUTION_FIELDS, MANIFEST, build_manifest, compare_manifests
+from .manifest import MANIFEST, build_manifest, compare_manifests
 from .records import ShardRecord, damage, file_checksum, write_atomically
 from .shards import Shard, describe_shards, plan_shards
 from .summary import ScoringSummary

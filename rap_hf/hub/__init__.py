@@ -16,7 +16,7 @@ logged, never written.
 - `space`: the Gradio Space (`push_space`).
 """
 
-from ..data.io import SCORING_RECORD
+from ..data.saved import SCORING_RECORD
 from .cards import DATASET_TAGS, HUB_SIZE_CATEGORIES, MODEL_TAGS, TEMPLATES, describe_model
 from .checkpoints import CHECKPOINT_SKIP, CHECKPOINT_SKIP_PATTERN, MODEL_OWNED, push_checkpoint
 from .record import TRAINING_RECORD, TRAINING_SETTINGS, TrainingRecord, save_training_record

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..data.io import SCORING_RECORD
+from ..data.saved import SCORING_RECORD
 from ..selection import DATASET_FOLDER, DECISIONS_FOLDER, REASON_MEANINGS
 from .cards import DATASET_TAGS, card_template, describe_model, license_metadata, shown, size_category
 from .commits import publish

@@ -1,13 +1,12 @@
-"""The layout of a saved selection, named here once: a folder of the kept rows (`dataset/`), every row
-with its decision (`decisions/`), the report (`report.json`, `report.md`), the `SelectionConfig` and
-the plots. `Selection.save_to_disk` and `load_from_disk` write and read it through `write_selection`
+"""The layout of a saved selection: a folder of the kept rows (`dataset/`), every row with its
+decision (`decisions/`), the report (`report.json`, `report.md`), the `SelectionConfig` and the
+plots. Its names live in `rap_hf.data.saved`, below this stage and the command-line readers. `Selection.save_to_disk` and `load_from_disk` write and read it through `write_selection`
 and `read_selection`; the CLI, the Space and `rap-hf train` read it through these names.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,19 +16,16 @@ from .report import SelectionReport
 if TYPE_CHECKING:  # pragma: no cover
     from .result import Selection
 
-# The layout of a saved selection (`Selection.save_to_disk`, `rap-hf select --output`).
-DATASET_FOLDER = "dataset"  # the kept rows (datasets' save_to_disk)
-DECISIONS_FOLDER = "decisions"  # every input row with rap_keep and rap_reason (save_to_disk)
-REPORT_JSON = "report.json"  # SelectionReport.to_dict()
-REPORT_MARKDOWN = "report.md"  # SelectionReport.to_markdown()
-CONFIG_FILE = "selection_config.json"  # the SelectionConfig, or null for another rule
-PLOTS_FOLDER = "plots"  # SelectionReport.save_plots()
-
-
-def is_selection_folder(path: str | os.PathLike) -> bool:
-    """True for a folder written by `Selection.save_to_disk` (or `rap-hf select --output`): its
-    `dataset/` (kept rows) and `decisions/` (every row) folders are both inside."""
-    return os.path.isdir(os.path.join(path, DATASET_FOLDER)) and os.path.isdir(os.path.join(path, DECISIONS_FOLDER))
+from ..data.saved import (  # noqa: F401  (is_selection_folder: re-exported with the names it checks)
+    CONFIG_FILE,
+    DATASET_FOLDER,
+    DECISIONS_FOLDER,
+    PLOTS_FOLDER,
+    REPORT_JSON,
+    REPORT_MARKDOWN,
+    is_selection_folder,
+    load_saved,
+)
 
 
 def write_selection(selection: Selection, folder: str | Path) -> Path:
@@ -50,7 +46,6 @@ def read_selection(folder: str | Path) -> tuple[Any, Any, SelectionReport, Selec
     """(kept rows, decisions, report, config) of a selection saved in `folder` by `write_selection`."""
     from datasets import load_from_disk
 
-    from ..data.io import load_saved
 
     folder = Path(folder)
     # The report is needed too (not only what `is_selection_folder` looks for): it is loaded back.

@@ -72,7 +72,7 @@ class ScoreCommand(ConfigCommand):
         # Parsed before the slow imports, so --help and flag errors come at once.
         args, config = self.make_parser().parse_args_and_config(argv)
 
-        from ...data.canonical import as_canonical
+        from ...data.conversion import as_canonical
         from ...data.io import load_rows
         from ...distributed import (IncompleteRun, OutputBusy, ScoringError, ShardedScoring, executor_for,
                                     process_state)
