@@ -37,8 +37,7 @@ One job per module:
 
 from __future__ import annotations
 
-from .from_reasons import selection_from_reasons
-from .layout import (
+from ..data.saved import (
     CONFIG_FILE,
     DATASET_FOLDER,
     DECISIONS_FOLDER,
@@ -47,6 +46,7 @@ from .layout import (
     REPORT_MARKDOWN,
     is_selection_folder,
 )
+from .from_reasons import selection_from_reasons
 from .modes import limr_band, select
 from .outcomes import Outcomes, read_outcomes
 from .reasons import BASELINE_REASONS, KEPT_REASONS, REASON_CODES, REASON_MEANINGS, REASONS

@@ -1,7 +1,8 @@
 """The layout of a saved selection: a folder of the kept rows (`dataset/`), every row with its
 decision (`decisions/`), the report (`report.json`, `report.md`), the `SelectionConfig` and the
-plots. Its names live in `rap_hf.data.saved`, below this stage and the command-line readers. `Selection.save_to_disk` and `load_from_disk` write and read it through `write_selection`
-and `read_selection`; the CLI, the Space and `rap-hf train` read it through these names.
+plots. Its names live in `rap_hf.data.saved`, below this stage and the command-line readers.
+`Selection.save_to_disk` and `load_from_disk` write and read it through `write_selection` and
+`read_selection`; the CLI, the Space and `rap-hf train` read it through these names.
 """
 
 from __future__ import annotations
@@ -11,25 +12,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import SelectionConfig
-from .report import SelectionReport
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .result import Selection
-
-from ..data.saved import (  # noqa: F401  (is_selection_folder: re-exported with the names it checks)
+from ..data.saved import (
     CONFIG_FILE,
     DATASET_FOLDER,
     DECISIONS_FOLDER,
     PLOTS_FOLDER,
     REPORT_JSON,
     REPORT_MARKDOWN,
-    is_selection_folder,
     load_saved,
 )
+from .report import SelectionReport
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .result import Selection
 
 
 def write_selection(selection: Selection, folder: str | Path) -> Path:
-    """Write `selection` in the layout above into `folder` (created if needed); returns the folder."""
+    """Write `selection` in this layout into `folder` (created if needed); returns the folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     selection.dataset.save_to_disk(str(folder / DATASET_FOLDER))
