@@ -8,18 +8,21 @@ flags from them. Defaults are the paper's values (docs/method.md).
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .prompts import FORMAT_PROMPT
+from .checks import check_range, parse_mapping
+from .serving import ServerSettings, without_secrets
 
 
 class ConfigMixin:
     """What every rap-hf config dataclass offers besides its fields (the CLI builds flags from `help`)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields as a dict, without secrets (a server's API key): what fingerprints, manifests and
+        cards record."""
+        return without_secrets(dataclasses.asdict(self))
 
     @classmethod
     def help(cls) -> dict[str, str]:
@@ -33,49 +36,6 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 # token, so a 200x150 picture becomes 352 tokens and a 4000x3000 one 5,292.
 PAPER_MIN_PIXELS = 262_144
 PAPER_MAX_PIXELS = 4_194_304
-
-
-def check_range(config: Any, name: str, *, low: float | None = None, high: float | None = None,
-                low_open: bool = False, high_open: bool = False, why: str = "", flag: str | None = None) -> None:
-    """Refuse `config.<name>` outside [low, high] (an open end with `low_open` / `high_open`; None: no
-    bound; a None value is not checked) in one line naming the field, its range, the value and the
-    command-line flag (`--some-name` unless `flag` says otherwise)."""
-    value = getattr(config, name)
-    if value is None:
-        return
-    if low is not None and high is not None:
-        span = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-    elif low is not None:
-        span = f"{'>' if low_open else '>='} {low:g}"
-    else:
-        span = f"{'<' if high_open else '<='} {high:g}"
-    where = f"{flag_name(name, flag)} on the command line"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number {span}{why}, got {value!r} ({where})")
-    inside = (low is None or (value > low if low_open else value >= low)) and (
-        high is None or (value < high if high_open else value <= high))
-    if not inside:
-        raise ValueError(f"{name} must be {span}{why}, got {value} ({where})")
-
-
-def flag_name(name: str, flag: str | None = None) -> str:
-    """The command-line flag of a config field: `--some-name` (every rap-hf command also reads `--some_name`)."""
-    return flag or "--" + name.replace("_", "-")
-
-
-def parse_mapping(value: Any, name: str) -> dict | None:
-    """A mapping field given as a mapping (Python, YAML) or as JSON text (a command-line flag)."""
-    if isinstance(value, str):
-        import json
-
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{name} must be a JSON object, e.g. '{{\"size\": {{\"longest_edge\": 1003520}}}}': "
-                             f"{error}") from error
-    if value is not None and not isinstance(value, dict):
-        raise ValueError(f"{name} must be a mapping, got {value!r}")
-    return value
 
 
 @dataclass
@@ -142,7 +102,7 @@ def check_generation(config: Any) -> None:
 
 
 @dataclass
-class RAPConfig(ConfigMixin, ProcessorSettings):
+class RAPConfig(ConfigMixin, ServerSettings, ProcessorSettings):
     """Settings of RAP scoring: rollouts (CDE, difficulty), ACE and logit-CDE."""
 
     num_rollouts: int = field(
@@ -171,9 +131,11 @@ class RAPConfig(ConfigMixin, ProcessorSettings):
         default=None,
         metadata={"help": "Device of the model; None picks cuda:{rank} (or cuda) when available, else cpu."},
     )
-    backend: Literal["transformers", "vllm"] = field(
-        default="transformers",
-        metadata={"help": "Rollout engine: 'transformers' (generate) or 'vllm' (needs the `vllm` extra and a GPU)."},
+    local_model: str | None = field(
+        default=None,
+        metadata={"help": "With --backend server: local weights of the served model (a folder or Hub id) for what "
+                          "no server returns: ACE's attention and logit-CDE's log-probabilities, computed here over "
+                          "the servers' responses. Without it both are skipped, and the scores say so."},
     )
     keep_responses: bool = field(
         default=True,
@@ -228,9 +190,7 @@ class RAPConfig(ConfigMixin, ProcessorSettings):
         if self.ace_head_reduce not in ("max", "mean"):
             raise ValueError(f"ace_head_reduce must be 'max' or 'mean', got {self.ace_head_reduce!r} "
                              "(--ace-head-reduce on the command line)")
-        if self.backend not in ("transformers", "vllm"):
-            raise ValueError(f"backend must be 'transformers' or 'vllm', got {self.backend!r} (--backend on the "
-                             "command line)")
+        self.check_server_settings()
         check_range(self, "temperature", low=0)
         if self.temperature == 0 and self.num_rollouts > 1:
             raise ValueError(f"temperature must be > 0 with num_rollouts = {self.num_rollouts}: greedy decoding "
@@ -293,6 +253,8 @@ class SelectionConfig(ConfigMixin):
     def __post_init__(self) -> None:
         if self.mode not in ("paper", "reference"):
             raise ValueError(f"mode must be 'paper' or 'reference', got {self.mode!r} (--mode on the command line)")
+        # Left to the mode, ACE is applied where the rows carry it; asked for, it is required.
+        self._ace_by_default = self.use_ace is None
         if self.use_ace is None:
             self.use_ace = self.mode == "paper"
         if self.mode == "reference" and self.use_ace:
@@ -309,7 +271,7 @@ class SelectionConfig(ConfigMixin):
 
 
 @dataclass
-class EvalConfig(ConfigMixin, ProcessorSettings):
+class EvalConfig(ConfigMixin, ServerSettings, ProcessorSettings):
     """Settings of `rap_hf.evaluate_model` / `rap-hf eval`: how the model answers each row once."""
 
     max_new_tokens: int = field(default=2048, metadata={"help": "Longest response, in tokens."})
@@ -347,6 +309,7 @@ class EvalConfig(ConfigMixin, ProcessorSettings):
     def __post_init__(self) -> None:
         check_generation(self)
         self.check_processor_settings()
+        self.check_server_settings()
         check_range(self, "temperature", low=0, why=" (0: greedy)")
         check_range(self, "limit", low=1)
         if self.format_prompt == "":
