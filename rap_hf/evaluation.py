@@ -118,8 +118,15 @@ def evaluate_model(
     rows, split = _resolve_rows(dataset, split, config.limit, mapping)
     if len(rows) == 0:
         raise ValueError("There are no rows to evaluate")
-    model, processor, model_name = _resolve_model(model, processor, config)
-    engine = TransformersEngine(model, processor)
+    served = None
+    if config.uses_server:  # the model is the name the servers give it; they render the prompts
+        from .scoring.served import ServedModel
+
+        served = ServedModel(str(model), config)
+        engine, model, processor, model_name = served.engine(), None, None, served.name
+    else:
+        model, processor, model_name = _resolve_model(model, processor, config)
+        engine = TransformersEngine(model, processor)
     metric = load_answer_accuracy(keep_in_memory=True)  # before the clock starts (its import is slow)
 
     start = time.perf_counter()
@@ -135,6 +142,8 @@ def evaluate_model(
                 row.image_prompt = None  # its pixel tensors are not needed any more
             evaluated.extend(prepared)
             bar.update(len(prepared))
+    if served is not None:
+        served.close()
 
     # Failed rows are graded too (as empty responses: wrong), so they stay in `total`.
     scores = metric.compute(predictions=[r or "" for r in responses],
@@ -208,8 +217,7 @@ def _summary(scores: Mapping[str, Any], config: EvalConfig, model, model_name: s
             "batch_size": config.batch_size,
             "format_prompt": config.format_prompt,
             "system_prompt": config.system_prompt,
-            "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
-            "device": str(next(model.parameters()).device),
+            **_where(model, config),
             "min_pixels": config.min_pixels,
             "max_pixels": config.max_pixels,
             "processor_kwargs": config.processor_kwargs,
@@ -250,6 +258,14 @@ def _resolve_model(model, processor, config: EvalConfig):
             raise ValueError("Pass processor= with a loaded model that was not loaded from a folder or the Hub")
         processor = load_processor(model.name_or_path, **config.processor_settings())
     return model, processor, name
+
+
+def _where(model, config: EvalConfig) -> dict[str, Any]:
+    """Where the answers were generated: the local model's dtype and device, or the servers."""
+    if model is None:
+        return {"backend": "server", "server_urls": list(config.server_urls or []), "server_n": config.server_n}
+    return {"dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+            "device": str(next(model.parameters()).device)}
 
 
 def _dataset_name(dataset) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from .data.images import ImageDecodeError, decode_row_images
 from .data.answers import parse_choices
-from .prompts import FORMAT_PROMPT, render_prompt
+from .prompts import FORMAT_PROMPT, build_conversation
 from .rollouts.transformers_engine import Prompt, ensure_fits
 
 EMPTY_ANSWER = "empty answer: the row has no ground truth to grade against"
@@ -88,7 +88,8 @@ def prepare_rows(
 
     Args:
         batch: Canonical columns `rap_id`, `question`, `answer`, `images` (and `choices` if present).
-        processor: The model's processor; its chat template renders the prompts.
+        processor: The model's processor; its chat template renders the prompts. None (rollouts from
+            inference servers, which render their own) keeps only each prompt's messages.
         model: When given, each image prompt is encoded now (its pictures processed once, reused by
             every later pass) and a prompt that alone fills the model's context is a row error.
         format_prompt, system_prompt: As in `rap_hf.prompts.build_conversation`.
@@ -120,14 +121,23 @@ def prepare_rows(
             continue
         try:
             render = dict(format_prompt=format_prompt, system_prompt=system_prompt)
-            row.image_prompt = Prompt(render_prompt(processor, row.question, len(row.images), with_images=True,
-                                                    **render), row.images)
+            row.image_prompt = build_prompt(processor, row.question, row.images, with_images=True, **render)
             if text_prompt:
-                row.text_prompt = Prompt(render_prompt(processor, row.question, len(row.images), with_images=False,
-                                                       **render))
+                row.text_prompt = build_prompt(processor, row.question, row.images, with_images=False, **render)
             if model is not None:
                 ensure_fits(processor, model, row.image_prompt)
         except Exception as error:  # processor failures (odd aspect ratios, ...) are per-row
             row.error = f"prompt could not be built: {type(error).__name__}: {error}"
             row.image_prompt = row.text_prompt = None
     return rows
+
+
+def build_prompt(processor, question: str, images: list[Any], *, with_images: bool,
+                 format_prompt: str | None = FORMAT_PROMPT, system_prompt: str | None = None) -> Prompt:
+    """A row's prompt with its images or text-only: the chat messages (what a server is sent) and, with a
+    processor, their chat-template text (what a local model reads)."""
+    messages = build_conversation(question, len(images), with_images=with_images, format_prompt=format_prompt,
+                                  system_prompt=system_prompt)
+    text = (processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            if processor is not None else None)
+    return Prompt(text, list(images) if with_images else [], messages=messages)

@@ -24,8 +24,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..retry import RunStopped
+from .errors import IncompleteRun
 from .job import ShardedScoring
-from .shards import Shard
+from .shards import Shard, describe_shards
 from .summary import ScoringSummary
 
 if TYPE_CHECKING:
@@ -120,7 +122,12 @@ def score_in_process(job: ShardedScoring, shards: list[Shard], *, rank: int = 0,
             if job.finished(shard):
                 bar.update(shard.rows)
                 continue
-            job.score_one(shard, bar.update, device_rank)
+            try:
+                job.score_one(shard, bar.update, device_rank)
+            except RunStopped as stop:  # e.g. no server answers: what is finished stays, the rest is named
+                still = job.missing()
+                raise IncompleteRun(f"{stop}; {describe_shards(still)} of {len(job.shards())} still to score",
+                                    still) from None
             done += shard.rows
     if world_size > 1:
         elapsed = time.perf_counter() - start

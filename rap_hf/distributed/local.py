@@ -60,13 +60,17 @@ class LocalExecutor(Executor):
 def _raise_for_workers(job: ShardedScoring, workers, errors) -> None:
     """After the workers ended: `ScoringError` with the first error a worker raised, else
     `IncompleteRun` when a worker was killed and shards are missing."""
-    raised = {}
+    raised, stopped = {}, {}
     while not errors.empty():
-        rank, message = errors.get()
-        raised.setdefault(rank, message)
+        rank, message, incomplete = errors.get()
+        (stopped if incomplete else raised).setdefault(rank, message)
     still = job.missing()
     safe = f"Finished shards are kept in {job.shard_dir}"
-    if raised:
+    if stopped and not raised and still:  # the run stopped for a cause outside it (its servers are gone)
+        rank, message = min(stopped.items())
+        raise IncompleteRun(f"worker {rank} stopped: {message}", still)
+    if raised or stopped:
+        rank, message = min({**stopped, **raised}.items())
         rank, message = min(raised.items())
         left = f"; {describe_shards(still)} still to score" if still else ""
         raise ScoringError(f"worker {rank} failed: {message}{left}. {safe}: fix the cause, then run the same "
@@ -94,8 +98,11 @@ def _local_worker(job: ShardedScoring, missing: list[Shard], rank: int, world_si
         # may have started on the same output.
         score_in_process(job, mine, rank=rank, world_size=world_size, device_rank=rank,
                          keep_going=lambda: parent is None or parent.is_alive())
+    except IncompleteRun as error:
+        errors.put((rank, str(error), True))
+        raise
     except Exception as error:
-        errors.put((rank, f"{type(error).__name__}: {error}"))
+        errors.put((rank, f"{type(error).__name__}: {error}", False))
         raise
 
 

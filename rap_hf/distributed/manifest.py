@@ -3,12 +3,12 @@ resume reuse them or refuses it naming each setting that differs."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from .. import __version__
+from ..serving import SERVER_EXECUTION_FIELDS
 from .errors import SettingsMismatch
 
 MANIFEST = "manifest.json"
@@ -16,7 +16,7 @@ MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 2
 # RAPConfig fields that choose where and in which groups rows run, not what is computed: a resume may
 # change them (a smaller batch after an out-of-memory error, another machine).
-EXECUTION_FIELDS = ("device", "batch_size")
+EXECUTION_FIELDS = ("device", "batch_size", *SERVER_EXECUTION_FIELDS)
 
 
 def build_manifest(scorer, rows: dict[str, Any], shard_rows: int) -> dict[str, Any]:
@@ -30,6 +30,7 @@ def build_manifest(scorer, rows: dict[str, Any], shard_rows: int) -> dict[str, A
         "scorer": type(scorer).__name__,
         "sampler": SAMPLER_NAME,
         "model": scorer.model_ref,
+        "model_identity": scorer.scoring_model.identity(),
         "model_fingerprint": settings_fingerprint(scorer, rows["rap_id_sha256"]),
         "config": {k: v for k, v in config.items() if k not in EXECUTION_FIELDS},
         "rows": rows,
@@ -44,10 +45,7 @@ def settings_fingerprint(scorer, rows_digest: str) -> str:
     The rows enter by their ids: a dataset's own fingerprint is not stable across processes when the
     rows were converted on the fly, and every rank must agree.
     """
-    stand_in = SimpleNamespace(_fingerprint=rows_digest)
-    defaults = type(scorer.config)()
-    neutral = dataclasses.replace(scorer.config, **{f: getattr(defaults, f) for f in EXECUTION_FIELDS})
-    return scorer.with_config(neutral).fingerprint(stand_in)
+    return scorer.fingerprint(SimpleNamespace(_fingerprint=rows_digest), ignore=EXECUTION_FIELDS)
 
 
 def compare_manifests(stored: dict[str, Any], current: dict[str, Any], where: Path) -> None:
@@ -66,8 +64,11 @@ def compare_manifests(stored: dict[str, Any], current: dict[str, Any], where: Pa
     for name, what in (("scorer", "scorer"), ("sampler", "sampler"), ("rap_hf", "rap-hf version")):
         if stored.get(name) != current[name]:
             differences.append(f"{what}: {stored.get(name)} then, {current[name]} now")
+    then, now = stored.get("model_identity"), current.get("model_identity")
+    if then != now and str(now).startswith("server:"):  # the servers serve other weights under the name
+        differences.append(f"the served model: {_served(then)} then, {_served(now)} now")
     # The model is compared by its files (or Hub revision), so a moved or re-linked folder still resumes.
-    if stored.get("model_fingerprint") != current["model_fingerprint"]:
+    elif stored.get("model_fingerprint") != current["model_fingerprint"]:
         then, now = stored.get("model"), current["model"]
         if then != now:
             differences.append(f"model: {then} then, {now} now")
@@ -78,3 +79,8 @@ def compare_manifests(stored: dict[str, Any], current: dict[str, Any], where: Pa
             f"{where} holds rows scored with other settings than this run's ({'; '.join(differences)}). Re-run "
             "with the original settings to resume, choose another --output, or pass --overwrite to start afresh."
         )
+
+
+def _served(identity: str | None) -> str:
+    """A served model's identity as /v1/models described it (`rap_hf.rollouts.server.probe`)."""
+    return "none recorded" if not identity else identity.removeprefix("server:")

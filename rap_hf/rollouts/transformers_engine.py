@@ -13,15 +13,19 @@ from .sampling import SeededSampler
 
 @dataclass
 class Prompt:
-    """One rendered prompt: chat-template text and the decoded images it refers to (none if text-only).
+    """One prompt: its chat-template text (None where no local processor renders it), the decoded
+    images it refers to (none if text-only), and the chat messages it was rendered from.
 
     `encoded` holds the processor's output once `encode` has run, so a prompt's images are processed
-    once however many passes (length check, rollouts, ACE, logit-CDE) read it.
+    once however many passes (length check, rollouts, ACE, logit-CDE) read it; `server_messages` the
+    messages as a server gets them (pictures as data URLs), built once for all M requests.
     """
 
-    text: str
+    text: str | None
     images: list[Any] = field(default_factory=list)
+    messages: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
     encoded: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    server_messages: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
 
 class PromptTooLong(ValueError):

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..rollouts import make_engine
 
 
 def local_as_absolute(ref: str | os.PathLike) -> str:
@@ -55,7 +54,6 @@ class ScoringModel:
                 getattr(processor, "tokenizer", None), "name_or_path", None)
             self.processor_ref = str(ref) if ref else None
         self._engine = None
-        self._engine_backend: str | None = None
         self._identity: str | None = None
 
     @property
@@ -79,11 +77,12 @@ class ScoringModel:
         else:
             self.processor = load_processor(self.processor_ref or self.model_ref, **(processor_settings or {}))
 
-    def engine(self, backend: str):
-        """The rollout engine of `backend` over this model, built once."""
-        if self._engine is None or self._engine_backend != backend:
-            self._engine = make_engine(backend, self.model, self.processor, self.model_ref)
-            self._engine_backend = backend
+    def engine(self):
+        """The rollout engine over this model (`transformers` generate), built once."""
+        if self._engine is None:
+            from ..rollouts import TransformersEngine
+
+            self._engine = TransformersEngine(self.model, self.processor)
         return self._engine
 
     @property
@@ -124,7 +123,6 @@ class ScoringModel:
         state["model"] = state["_engine"] = None  # reloaded lazily in each process
         if not self.user_processor:
             state["processor"] = None
-        state["_engine_backend"] = None
         return state
 
 

@@ -38,6 +38,22 @@ class _Outcomes:
         self.formatted.extend(formatted)
 
 
+@dataclass
+class _Request:
+    """One row under one condition, as `batch_or_alone` retries it: a failure is the row's error."""
+
+    row: PreparedRow
+    condition: str
+
+    @property
+    def error(self) -> str | None:
+        return self.row.error
+
+    @error.setter
+    def error(self, value: str | None) -> None:
+        self.row.error = value
+
+
 class RolloutCDE(ScoringStep):
     """Rollouts with and without the image, verified: the CDE columns, difficulty and the responses.
 
@@ -93,9 +109,9 @@ class RolloutCDE(ScoringStep):
             while live:
                 so_far = len(drawn[live[0]]["image"].responses)  # every live row has drawn the same so far
                 count = min(size, m - so_far)
-                for condition in CONDITIONS:
-                    live_rows = [chunk[k] for k in live]
-                    for k, new in zip(live, self._generate(live_rows, condition, so_far, count, context)):
+                live_rows = [chunk[k] for k in live]
+                for condition, responses in self._draw_conditions(live_rows, so_far, count, context).items():
+                    for k, new in zip(live, responses):
                         if new is None:  # this row's generation failed (its error says why)
                             continue
                         drawn[k][condition].extend(new, *verify_rollouts(new, chunk[k].answer, chunk[k].choices))
@@ -119,24 +135,34 @@ class RolloutCDE(ScoringStep):
         return out
 
     @staticmethod
-    def _generate(rows: list[PreparedRow], condition: str, first: int, count: int,
-                  context: StepContext) -> list[list[str] | None]:
-        """Rollouts first .. first + count - 1 of each row under a condition.
+    def _draw_conditions(rows: list[PreparedRow], first: int, count: int,
+                         context: StepContext) -> dict[str, list[list[str] | None]]:
+        """Rollouts first .. first + count - 1 of each row under each condition: {condition: per row}.
 
         A failing batch is retried row by row, so one bad row fails alone (None, with `row.error`);
-        per-sample seeds make the retried rollouts the ones the batch would have drawn.
+        per-sample seeds make the retried rollouts the ones the batch would have drawn. An engine that
+        keeps many requests in flight (`concurrent`: inference servers) gets both conditions in one call,
+        so its requests never wait for the slowest of one condition; a local model draws them in turn
+        (its memory is sized by `batch_size` rows of one condition).
         """
         config = context.config
         engine = context.engine()
 
-        def draw(part: list[PreparedRow]) -> list[list[str]]:
-            prompts = [r.image_prompt if condition == "image" else r.text_prompt for r in part]
-            seeds = [[sample_seed(config.seed, r.rap_id, condition, j) for j in range(first, first + count)]
-                     for r in part]
+        def draw(part: list[tuple[PreparedRow, str]]) -> list[list[str]]:
+            prompts = [row.image_prompt if condition == "image" else row.text_prompt for row, condition in part]
+            seeds = [[sample_seed(config.seed, row.rap_id, condition, j) for j in range(first, first + count)]
+                     for row, condition in part]
             return engine.generate(prompts, count, temperature=config.temperature, top_p=config.top_p,
                                    max_new_tokens=config.max_new_tokens, sample_seeds=seeds)
 
-        return batch_or_alone(rows, draw, "generation")
+        def drawn(pairs: list[tuple[PreparedRow, str]]) -> list[list[str] | None]:
+            return batch_or_alone([_Request(row, condition) for row, condition in pairs],
+                                  lambda part: draw([(r.row, r.condition) for r in part]), "generation")
+
+        if getattr(engine, "concurrent", False):
+            both = drawn([(row, condition) for condition in CONDITIONS for row in rows])
+            return {condition: both[i * len(rows):(i + 1) * len(rows)] for i, condition in enumerate(CONDITIONS)}
+        return {condition: drawn([(row, condition) for row in rows]) for condition in CONDITIONS}
 
     @staticmethod
     def _finished(drawn: dict[str, _Outcomes], flagged: bool, config: RAPConfig) -> bool:

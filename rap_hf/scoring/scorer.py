@@ -28,13 +28,14 @@ from .. import __version__
 from ..config import RAPConfig
 from ..data.canonical import ensure_canonical
 from ..rollouts.sampling import SAMPLER_NAME
+from ..serving import SERVER_EXECUTION_FIELDS
 from ..rows import prepare_rows
 from .ace import AttentionMap
 from .ace_step import AttentionConfidence, explain_response
 from .columns import ACE_COLUMNS, ERROR_COLUMNS, LOGIT_COLUMNS, RESPONSE_COLUMNS, ColumnSpec, feature
 from .logit_cde import LogitCDE
 from .map_cache import discard_damaged, scores_cache_file
-from .model import ScoringModel
+from .served import processor_reference, reference, scoring_model_for, skipped_steps
 from .rollout_cde import RolloutCDE
 from .step import ScoringStep, StepContext
 
@@ -54,7 +55,7 @@ class Scorer:
     def __init__(self, model, config: RAPConfig | None = None, processor=None,
                  steps: Sequence[ScoringStep] | None = None):
         self.config = config or RAPConfig()
-        self.scoring_model = ScoringModel(model, processor)
+        self.scoring_model = scoring_model_for(model, processor, self.config)
         self._steps = list(steps) if steps is not None else None
         if self._steps is not None and not self._steps:
             raise ValueError("A Scorer needs at least one step")
@@ -83,8 +84,7 @@ class Scorer:
         twin.__dict__.update(self.__dict__)
         twin.config = config
         loaded = self.scoring_model
-        twin.scoring_model = ScoringModel(loaded.model_ref if loaded.model_ref is not None else loaded.model,
-                                          loaded.processor if loaded.user_processor else loaded.processor_ref)
+        twin.scoring_model = scoring_model_for(reference(loaded), processor_reference(loaded), config)
         return twin
 
     # ----------------------------------------------------------------- output schema
@@ -158,20 +158,22 @@ class Scorer:
             return ds.map(self, **kwargs)
 
     # ----------------------------------------------------------------- identity
-    def fingerprint(self, ds) -> str:
+    def fingerprint(self, ds, ignore: Sequence[str] = ()) -> str:
         """A stable cache key for `ds.map(..., new_fingerprint=...)` (64 hex characters at most).
 
         Built from the dataset's fingerprint, the model (Hub id and revision, or a digest of a local
         folder's weight files that reads only their first and last MiB), the config, the steps of a
         scorer built from a list, the sampler and the library version. Computing it never loads or
-        hashes a whole model.
+        hashes a whole model. Through servers, the model is what they describe at /v1/models, and
+        where they are (`SERVER_EXECUTION_FIELDS`) does not count; nor do the config fields in `ignore`.
         """
+        skipped = {*ignore, *SERVER_EXECUTION_FIELDS}
         fields: dict[str, Any] = {
             "dataset": getattr(ds, "_fingerprint", None),
             "scorer": type(self).__name__,
             "model": self.scoring_model.identity(),
             "processor": self.scoring_model.processor_identity(),
-            "config": self.config.to_dict(),
+            "config": {k: v for k, v in self.config.to_dict().items() if k not in skipped},
             "sampler": SAMPLER_NAME,
             "version": __version__,
         }
@@ -218,7 +220,9 @@ class Scorer:
             return
         self.scoring_model.load(device=self.config.device, dtype=self.config.dtype, rank=rank,
                                 processor_settings=self.config.processor_settings())
-        if any(step.needs_rollouts for step in self.steps):
+        if (skipped := skipped_steps(self.config)) and type(self) is RAPScorer:
+            logger.warning(skipped)
+        if any(step.needs_rollouts for step in self.steps) and not self.config.uses_server:
             _warn_if_slow_on_cpu(self.config, self.scoring_model.device)
 
     def explain_attention(self, row: Mapping[str, Any], response: str | None = None) -> AttentionMap:
@@ -293,12 +297,17 @@ class RAPScorer(Scorer):
 def rap_steps(config: RAPConfig) -> list[ScoringStep]:
     """RAP's steps as `config` switches them: rollout CDE, then ACE (inside the rollout step when
     adaptive rollouts need its verdict), then logit-CDE. Extend it for a scorer with steps of your own:
-    `Scorer(model, config, steps=[*rap_steps(config), MyStep()])`."""
-    ace = AttentionConfidence() if config.compute_ace else None
+    `Scorer(model, config, steps=[*rap_steps(config), MyStep()])`.
+
+    Through inference servers without local weights (`local_model`), ACE and logit-CDE are left out:
+    no server returns attention weights, and the rows then carry no rap_ace / rap_logit_cde (which
+    `rap_hf.select` reports as ACE not applied)."""
+    local = not config.uses_server or config.local_model is not None
+    ace = AttentionConfidence() if config.compute_ace and local else None
     steps: list[ScoringStep] = [RolloutCDE(adaptive_ace=ace if config.adaptive else None)]
     if ace is not None and not config.adaptive:
         steps.append(ace)
-    if config.compute_logit_cde:
+    if config.compute_logit_cde and local:
         steps.append(LogitCDE())
     return steps
 

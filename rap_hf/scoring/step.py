@@ -68,8 +68,8 @@ class StepContext:
         return self.scoring_model.device
 
     def engine(self):
-        """The rollout engine of `config.backend` (built once per scorer)."""
-        return self.scoring_model.engine(self.config.backend)
+        """The rollout engine: `transformers` generate, or the inference servers (built once per scorer)."""
+        return self.scoring_model.engine()
 
     def column(self, name: str) -> Sequence[Any]:
         """A column written earlier in this call, else the input batch's; `KeyError` if neither has it."""

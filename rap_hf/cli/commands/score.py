@@ -34,7 +34,8 @@ def engine_flag() -> dict:
 class ScoreArguments(ColumnMapping):
     """Input, output and processes of `rap-hf score` (the column mapping applies to rows not canonical yet)."""
 
-    model: str = field(metadata={"help": "The base VLM to score with: a Hub id or a local folder"})
+    model: str = field(metadata={"help": "The base VLM to score with: a Hub id or a local folder (with --backend "
+                                         "server: its name as the servers list it at /v1/models)"})
     dataset: str = field(metadata={"help": "Rows to score: a save_to_disk folder, a data file or a Hub id"})
     output: str = field(metadata={"help": "Folder for the scored dataset (datasets.save_to_disk)"})
     split: str | None = field(default=None, metadata={"help": "Split of the dataset (needed when it has several)"})
@@ -80,7 +81,11 @@ class ScoreCommand(ConfigCommand):
         from ...scoring import RAPScorer
 
         # A mistyped --model fails now, in one line, not once the rows are converted and a shard folder made.
-        args.model = check_reference(args.model, "model")
+        # Through servers, --model is the name they list, checked when they are (before anything is written).
+        if not config.uses_server:
+            args.model = check_reference(args.model, "model")
+        elif config.local_model is not None:
+            config.local_model = check_reference(config.local_model, "local_model")
         # Rank and world size under `accelerate launch` / torchrun; one process of one otherwise.
         state = process_state(cpu=True if (config.device or "").startswith("cpu") else None)
         executor = executor_for(args.engine).from_arguments(args, state)
