@@ -188,13 +188,24 @@ def test_reselecting_a_selection_replaces_its_decisions():
 def test_configuration_errors_are_clear():
     ds = scored_dataset([{"rap_id": "a", "img": 4, "txt": 0}]).remove_columns("rap_ace")
     with pytest.raises(ValueError, match="use_ace=False"):
-        select(ds)
+        select(ds, use_ace=True)  # asked for, ACE needs its column
     assert select(ds, use_ace=False).report.kept == 1
     with pytest.raises(ValueError, match="no ACE"):
         SelectionConfig(mode="reference", use_ace=True)
     with pytest.raises(ValueError, match="RAPScorer"):
         select(ds.remove_columns("rap_text_correct"), use_ace=False)
     assert set(SelectionConfig.help()) >= {"mode", "cde_threshold", "drm_k", "drm_seed"}
+
+
+def test_rows_scored_without_ace_are_selected_and_the_report_says_so():
+    """Rows scored through inference servers without local weights carry no rap_ace: paper mode left to
+    its default selects them on CDE and DRM, and the report says plainly that ACE was not applied."""
+    with_ace = scored_dataset([{"rap_id": "a", "img": 4, "txt": 0}, {"rap_id": "b", "img": 2, "txt": 2}])
+    ds = with_ace.remove_columns("rap_ace")
+    for selection in (select(ds), select(ds, SelectionConfig(), cde_threshold=0.5)):
+        assert selection.report.kept == 1 and selection.report.thresholds["use_ace"] is False
+        assert "ACE was not applied" in selection.report.to_markdown()
+    assert "not applied" not in select(with_ace).report.to_markdown()
 
 
 def test_baselines():

@@ -23,6 +23,10 @@ from .reasons import REASON_CODES, REASONS
 from .result import Selection
 
 
+# What the report says when paper mode's ACE step had nothing to read.
+ACE_NOT_APPLIED = ("not applied: the rows carry no rap_ace (scored without ACE, e.g. through inference servers "
+                   "without --local-model)")
+
 class ModeDecision(NamedTuple):
     """What a mode decided: each row's reason code, the settings and the figures for the report."""
 
@@ -81,11 +85,14 @@ class PaperMode(SelectionMode):
                 "the full draw. Select with ACE on (--use-ace, use_ace=True) and the same thresholds, or score "
                 "again without adaptive rollouts (`rap-hf score --no-adaptive`, adaptive=False)."
             )
-        if config.use_ace:
-            if not has_ace:
+        use_ace, not_applied = config.use_ace, None
+        if use_ace and not has_ace:
+            if not config._ace_by_default:
                 raise ValueError("ACE is on (use_ace) but the rows have no rap_ace column: score with ACE "
-                                 "(`rap-hf score --compute-ace`, RAPScorer's compute_ace=True) or select without "
-                                 "it (--no-use-ace, use_ace=False)")
+                                 "(`rap-hf score --compute-ace`, RAPScorer's compute_ace=True; through inference "
+                                 "servers, with --local-model) or select without it (--no-use-ace, use_ace=False)")
+            use_ace, not_applied = False, ACE_NOT_APPLIED
+        if use_ace:
             flagged = valid & (o.ace > math.log(config.ace_threshold))  # NaN compares False: not flagged
         else:
             flagged = np.zeros(o.size, dtype=bool)
@@ -110,7 +117,10 @@ class PaperMode(SelectionMode):
             "mean_acc_text": float(acc_text[valid].mean()) if valid.any() else None,
             "drm_candidates": int(len(candidates)),
         }
-        return ModeDecision(reasons, self.thresholds(k), means)
+        thresholds = self.thresholds(k)
+        if not_applied:
+            thresholds.update(use_ace=False, ace=not_applied)
+        return ModeDecision(reasons, thresholds, means)
 
 
 def limr_band(acc: np.ndarray, mean: float) -> np.ndarray:
@@ -192,7 +202,7 @@ def select(scored, config: SelectionConfig | None = None, **overrides) -> Select
     Returns:
         A `Selection` with the kept rows, every row's decision and reason, and the report.
     """
-    if config is not None and "mode" in overrides and "use_ace" not in overrides:
+    if config is not None and "use_ace" not in overrides and ("mode" in overrides or config._ace_by_default):
         overrides["use_ace"] = None  # re-derive the mode's default instead of keeping the old mode's
     config = dataclasses.replace(config, **overrides) if config is not None else SelectionConfig(**overrides)
     return MODES[config.mode](config)(scored)

@@ -134,6 +134,8 @@ class SelectionReport:
             lines.append(f"| {reason} | {count:,} | {share:.1f} % |")
         if self.why_none_kept:
             lines += ["", f"**{self.why_none_kept}**"]
+        if isinstance(self.thresholds.get("ace"), str):  # paper mode without ACE scores
+            lines += ["", f"**ACE was {self.thresholds['ace']}.**"]
         lines += ["", "| setting | value |", "|---|---|"]
         for name, value in {**self.thresholds, **self.means}.items():
             shown = f"{value:.4f}" if isinstance(value, float) else str(value)
