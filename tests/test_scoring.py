@@ -14,7 +14,6 @@ from rap_hf import ACEScorer, CDEScorer, LogitCDEScorer, RAPConfig, RAPScorer, S
 from rap_hf.data.synthetic import make_visual_world
 from rap_hf.prompts import build_conversation
 from rap_hf.rollouts import Prompt, TransformersEngine
-from rap_hf.rollouts.vllm_engine import VLLM_MISSING, _import_vllm
 from rap_hf.rows import prepare_rows
 from rap_hf.scoring import rap_steps
 from rap_hf.scoring.cde import accuracy, causal_discrepancy, difficulty, discrepancy
@@ -233,15 +232,15 @@ def test_config_validation_and_help():
         RAPConfig(ace_threshold=0.0)
 
 
-def test_vllm_backend_explains_itself_when_missing():
-    try:
-        import vllm  # noqa: F401
-    except ImportError:
-        with pytest.raises(ImportError, match=r"rap-hf\[vllm\]"):
-            _import_vllm()
-        assert "backend='transformers'" in VLLM_MISSING
-    else:  # pragma: no cover - only where vLLM is installed
-        assert _import_vllm() is not None
+def test_backends_are_in_process_or_servers():
+    """vLLM is reached as a server: the old in-process name says so instead of failing later."""
+    with pytest.raises(ValueError, match="vllm serve.*--backend server"):
+        RAPConfig(backend="vllm")
+    with pytest.raises(ValueError, match="--server-url"):
+        RAPConfig(backend="server")
+    config = RAPConfig(backend="server", server_urls="http://127.0.0.1:8000", server_api_key="sk-secret-1234")
+    assert config.server_urls == ["http://127.0.0.1:8000"]
+    assert "sk-secret-1234" not in repr(config) and "server_api_key" not in config.to_dict()
 
 
 def test_map_with_two_processes_and_ranks(tiny_vlm_paths):
