@@ -14,10 +14,10 @@ def test_real_size_script_dry_run(tmp_path):
     assert report["dry_run"] and report["ok"] and report["transformers"]["errors"] == 0
     assert report["transformers"]["rollouts"] == 2 * 5 * 4 and report["transformers"]["rollouts_per_second"] > 0
     assert report["ace_memory"]["sequence_tokens"] == 256  # measured on CUDA only; the pass itself ran
-    # The checkpoint half of the vLLM pass: saved, freed, reloaded by RAPScorer and scored validly.
-    checkpoint = report["from_checkpoint"]
-    assert checkpoint["measured"] and checkpoint["backend"] == "transformers" and checkpoint["valid"]
-    assert checkpoint["rollouts"] == report["transformers"]["rollouts"] and checkpoint["errors"] == 0
+    # The server half: saved, freed, served by `transformers serve`, scored through it (ACE here) validly.
+    served = report["through_server"]
+    assert served["server"] == "transformers serve" and served["backend"] == "server" and served["valid"]
+    assert served["rollouts"] == report["transformers"]["rollouts"] and served["errors"] == 0
     # The comparison with the floor ran first, at tiny settings, and wrote its own JSON.
     floor = json.loads((tmp_path / "scoring_speed_dry_run.json").read_text())
     assert report["floor"]["ratio_to_floor"] == round(floor["by_length"][0]["ratio_to_floor"], 3)

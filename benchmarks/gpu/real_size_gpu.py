@@ -12,11 +12,11 @@ It measures, and writes to one JSON:
   seeded sampler's own cost (its full JSON beside this one, its ratios under "floor");
 - rollouts per second of the transformers engine through `RAPScorer` (M = 5 per condition, ACE
   on), and that every row gets valid scores;
-- under "from_checkpoint", the same rows through the vLLM engine (`backend="vllm"`) where vLLM
-  imports: the model is saved to a folder first (vLLM loads checkpoints, not model objects), the
-  in-memory copy is freed, and `RAPScorer` loads the folder, rolls out with vLLM and runs ACE with
-  transformers. `--dry-run` scores that saved folder with the transformers engine instead (vLLM
-  needs a GPU), so the checkpoint half is checked on CPU too;
+- under "through_server", the same rows through an OpenAI-protocol server (`backend="server"`): the
+  model is saved to a folder (servers load checkpoints, not model objects), the in-memory copy is
+  freed, `transformers serve` serves the folder (or `--server-url` names a server already serving it,
+  e.g. `vllm serve FOLDER`), and `RAPScorer` rolls out through it and runs ACE here on the folder's
+  weights (`local_model`). `--dry-run` takes the same path on CPU;
 - peak GPU memory of ACE's one-layer capture against `output_attentions=True` over all layers, on one
   2k-token sequence.
 Exit code 1 when a check fails.
@@ -80,12 +80,15 @@ def build_model(dims: dict, image_size: int, device, dtype):
 
 
 def score_rollouts(model, processor, rows, *, num_rollouts: int, max_new_tokens: int, batch_size: int,
-                   backend: str = "transformers") -> dict:
-    """Score `rows` with `RAPScorer` (`model`: a loaded model or a saved folder) and check the scores."""
+                   server_url: str | None = None) -> dict:
+    """Score `rows` with `RAPScorer` and check the scores: in process (`model`: a loaded model), or
+    through the server at `server_url` (`model`: the saved folder it serves, ACE run here on it)."""
     from rap_hf import RAPConfig, RAPScorer
 
+    backend = "server" if server_url else "transformers"
+    through = dict(server_urls=[server_url], local_model=model, server_concurrency=4 * batch_size) if server_url else {}
     config = RAPConfig(num_rollouts=num_rollouts, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                       backend=backend, compute_ace=True, compute_logit_cde=False)
+                       backend=backend, compute_ace=True, compute_logit_cde=False, **through)
     scorer = RAPScorer(model, config, processor=processor)
     start = time.perf_counter()
     scored = scorer.map(rows, batch_size=batch_size, load_from_cache_file=False,
@@ -122,15 +125,17 @@ def floor_comparison(out: Path, *, dry_run: bool) -> dict:
             "seeded_sampler_ratio": round(entry["seeded_sampler_ratio"], 3), "goals_met": entry["goals_met"]}
 
 
-def vllm_missing(dry_run: bool) -> str | None:
-    """Why the vLLM pass cannot run here, or None. A dry run scores the saved folder with transformers."""
-    if dry_run:
-        return None
-    try:
-        import vllm  # noqa: F401  (only whether it imports)
-    except ImportError:
-        return "vLLM is not installed here: the vLLM engine was not measured"
-    return None
+def through_server(folder: str, processor, rows, settings: dict, server_url: str | None) -> dict:
+    """`score_rollouts` through `server_url`, or through `transformers serve` started on `folder` here."""
+    from benchmarks.served import Served
+
+    if server_url:
+        return {"server": server_url, **score_rollouts(folder, processor, rows, server_url=server_url, **settings)}
+    start = time.perf_counter()
+    with Served(folder, threads=os.cpu_count() or 1) as served:
+        started = round(time.perf_counter() - start, 1)
+        return {"server": "transformers serve", "server_start_seconds": started,
+                **score_rollouts(folder, processor, rows, server_url=served.url, **settings)}
 
 
 def ace_memory(model, processor, sequence_tokens: int, device) -> dict:
@@ -186,6 +191,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-floor", dest="floor", action="store_false",
                         help="skip the scoring_speed comparison with the floor (about 3 minutes on an H200)")
     parser.add_argument("--dry-run", action="store_true", help="scaled down, on CPU: checks the code paths")
+    parser.add_argument("--server-url", default=None,
+                        help="a server already serving the saved folder (default: start `transformers serve` on it)")
     parser.add_argument("--out", default=os.environ.get("OUT", "benchmarks/results"))
     args = parser.parse_args(argv)
     if args.dry_run:
@@ -212,25 +219,19 @@ def main(argv=None) -> int:
     settings = dict(num_rollouts=args.num_rollouts, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
     report["transformers"] = score_rollouts(model, processor, rows, **settings)
     report["ace_memory"] = ace_memory(model, processor, args.ace_tokens, device)
-    # Last, as it frees the in-memory model: vLLM loads checkpoints, and sizes its cache from free memory.
-    missing = vllm_missing(args.dry_run)
-    if missing:
-        report["from_checkpoint"] = {"measured": False, "why": missing}
-    else:
-        with tempfile.TemporaryDirectory() as folder:
-            start = time.perf_counter()
-            model.save_pretrained(folder)
-            processor.save_pretrained(folder)
-            save_seconds = round(time.perf_counter() - start, 1)
-            del model
-            gc.collect()
-            if device == "cuda":
-                torch.cuda.empty_cache()
-            backend = "transformers" if args.dry_run else "vllm"
-            report["from_checkpoint"] = {"measured": True, "save_seconds": save_seconds,
-                                         **score_rollouts(folder, processor, rows, backend=backend, **settings)}
-    checkpoint = report["from_checkpoint"]
-    report["ok"] = bool(report["transformers"]["valid"]) and (not checkpoint["measured"] or bool(checkpoint["valid"]))
+    # Last, as it frees the in-memory model: servers load checkpoints, and size their caches from free memory.
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        model.save_pretrained(folder)
+        processor.save_pretrained(folder)
+        save_seconds = round(time.perf_counter() - start, 1)
+        del model
+        gc.collect()
+        if device == "cuda":
+            torch.cuda.empty_cache()
+        report["through_server"] = {"save_seconds": save_seconds, **through_server(folder, processor, rows, settings,
+                                                                                   args.server_url)}
+    report["ok"] = bool(report["transformers"]["valid"]) and bool(report["through_server"]["valid"])
     text = json.dumps(report, indent=2, default=str)
     print(text)
     Path(args.out).mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,11 @@
-"""GPU check of RAP scoring: the transformers engine on CUDA, and the vLLM engine when installed.
+"""GPU check of RAP scoring: the transformers engine on CUDA (the server backend: `real_size_gpu.py`).
 
     python -m benchmarks.gpu.score_gpu [--rows 64] [--out DIR]
 
 Prepared for machines that have a GPU (CI never runs it). It builds a tiny Qwen2.5-VL and the embedded
-world offline, scores the rows with `backend="transformers"` on `cuda` (bfloat16) and, if vLLM can
-be imported, with `backend="vllm"`, then prints and writes JSON: rows per second, errors, and for
-vLLM whether two runs with the same per-sample seeds give the same responses. Exit code 1 when a
-check fails.
+world offline, scores the rows with `backend="transformers"` on `cuda` (bfloat16), then prints and
+writes JSON: rows per second, errors, and whether two runs with the same per-sample seeds give the
+same responses. Exit code 1 when a check fails.
 """
 
 from __future__ import annotations
@@ -61,19 +60,6 @@ def main(argv=None) -> int:
     same = list(again["rap_responses_image"]) == list(scored["rap_responses_image"])
     report["checks"]["transformers_reproducible"] = same
     ok &= same
-
-    try:
-        import vllm  # noqa: F401
-    except ImportError:
-        report["vllm"] = "not installed: the vllm engine was not exercised"
-    else:
-        vscored, vseconds = _score(model_path, rows, "vllm", compute_ace=False, compute_logit_cde=False, **common)
-        vagain, _ = _score(model_path, rows, "vllm", compute_ace=False, compute_logit_cde=False, **common)
-        vsame = list(vagain["rap_responses_image"]) == list(vscored["rap_responses_image"])
-        verrors = sum(1 for e in vscored["rap_error"] if e)
-        report["vllm"] = {"seconds": vseconds, "rows_per_second": args.rows / vseconds, "errors": verrors}
-        report["checks"]["vllm_reproducible"] = vsame
-        ok &= vsame and verrors == 0
 
     report["ok"] = bool(ok)
     print(json.dumps(report, indent=2))
