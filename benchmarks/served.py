@@ -95,38 +95,39 @@ class Served:
         self.stop()
 
 
-def echo_app(model: str):
-    """A FastAPI app speaking the protocol's three routes, answering every completion with
-    `ECHO_RESPONSE` (`n` choices) at once."""
-    from fastapi import FastAPI, Request
+def echo_app(model: str, root: str | None = None):
+    """A Starlette app speaking the protocol's three routes, answering every completion with
+    `ECHO_RESPONSE` (`n` choices, as vLLM does) at once. `root` is listed at /v1/models as vLLM lists
+    the weights it serves under the model's name."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
 
-    app = FastAPI()
+    async def health(request):
+        return JSONResponse({"status": "ok"})
 
-    @app.get("/health")
-    def health():
-        return {"status": "ok"}
+    async def models(request):
+        listed = {"id": model, "object": "model", "owned_by": "echo", "created": 0, **({"root": root} if root else {})}
+        return JSONResponse({"object": "list", "data": [listed]})
 
-    @app.get("/v1/models")
-    def models():
-        return {"object": "list", "data": [{"id": model, "object": "model", "owned_by": "echo", "created": 0}]}
-
-    @app.post("/v1/chat/completions")
-    async def complete(request: Request):
+    async def complete(request):
         body = await request.json()
         choices = [{"index": i, "finish_reason": "stop", "message": {"role": "assistant", "content": ECHO_RESPONSE}}
                    for i in range(int(body.get("n") or 1))]
-        return {"id": "echo", "object": "chat.completion", "created": 0, "model": body["model"], "choices": choices}
+        return JSONResponse({"id": "echo", "object": "chat.completion", "created": 0, "model": body["model"],
+                             "choices": choices})
 
-    return app
+    return Starlette(routes=[Route("/health", health), Route("/v1/models", models),
+                             Route("/v1/chat/completions", complete, methods=["POST"])])
 
 
 class Echo:
-    """`echo_app` under uvicorn in a process of its own on 127.0.0.1."""
+    """`echo_app` under uvicorn in a process of its own on 127.0.0.1 (`port`: a free one by default)."""
 
-    def __init__(self, model: str):
-        self.port = free_port()
+    def __init__(self, model: str, root: str | None = None, port: int | None = None):
+        self.port = port or free_port()
         code = ("import sys, uvicorn; from benchmarks.served import echo_app; "
-                f"uvicorn.run(echo_app({model!r}), host='127.0.0.1', port={self.port}, log_level='warning')")
+                f"uvicorn.run(echo_app({model!r}, {root!r}), host='127.0.0.1', port={self.port}, log_level='warning')")
         self.process = subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
                                         cwd=str(Path(__file__).resolve().parents[1]))
         wait_for_health(self.url, self.process, 60, "the echo server")

@@ -290,3 +290,76 @@ def test_two_servers_under_ray_with_one_killed_lose_nothing(server, train_rows, 
     scored = datasets.load_from_disk(str(out))
     assert len(scored) == 16 and not any(scored["rap_error"])
     assert sorted(scored["rap_id"]) == sorted(datasets.load_from_disk(str(rows))["rap_id"])
+
+
+def test_n_is_used_where_the_server_honours_it(server, train_rows, tmp_path):
+    """A server that honours n (as vLLM does) gets one request per row and condition carrying its M
+    rollouts; `--server-n on` against one that ignores n (transformers serve) is refused at once."""
+    from benchmarks.served import Echo
+
+    rows = small_rows(train_rows, tmp_path / "rows", 4)
+    echo = Echo(MODEL)
+    proxy = FaultProxy(echo.url)
+    try:
+        done = score(proxy.url, rows, tmp_path / "scored", *FAST, "--num-rollouts", "3")
+    finally:
+        proxy.close()
+        echo.stop()
+    assert done.returncode == 0, done.stderr[-2000:]
+    # 4 rows x 2 conditions, one request each, plus the start check: its probe, and one row scored in memory.
+    assert proxy.seen["/v1/chat/completions"] == 4 * 2 + 1 + 2
+    import datasets
+
+    assert all(len(r) == 3 for r in datasets.load_from_disk(str(tmp_path / "scored"))["rap_responses_image"])
+    refused = score(server.url, rows, tmp_path / "refused", *FAST, "--server-n", "on")
+    assert refused.returncode == 1 and "does not honour n" in refused.stderr.splitlines()[-1]
+
+
+def test_ace_runs_here_on_the_local_weights_over_the_servers_responses(server, train_rows, tmp_path):
+    """`--local-model`: ACE and logit-CDE are computed here, and ACE is what an in-process ACE pass over
+    the same responses gives."""
+    import datasets
+
+    from rap_hf import ACEScorer, RAPConfig
+
+    rows = small_rows(train_rows, tmp_path / "rows", 6)
+    done = score(server.url, rows, tmp_path / "scored", *FAST, "--max-new-tokens", "40",
+                 "--local-model", str(shipped_scorer()), "--ace-min-rows", "2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "not computed" not in done.stderr
+    scored = datasets.load_from_disk(str(tmp_path / "scored"))
+    assert all(a is not None for a in scored["rap_ace"]) and all(v is not None for v in scored["rap_logit_cde"])
+    local = ACEScorer(str(shipped_scorer()), RAPConfig(num_rollouts=2, ace_min_rows=2, device="cpu", min_pixels=None,
+                                                       max_pixels=None))
+    again = local.map(scored.remove_columns(["rap_ace", "rap_ace_flag", "rap_ace_column"]), batch_size=6,
+                      keep_in_memory=True)
+    assert again["rap_ace"] == pytest.approx(scored["rap_ace"], abs=1e-4)
+
+
+def test_a_resume_against_other_weights_under_the_same_name_is_refused(train_rows, tmp_path):
+    """The manifest records the served model as /v1/models describes it (vLLM lists the weights as
+    `root`): the same name over other weights is refused in one line."""
+    from benchmarks.served import Echo
+
+    rows = small_rows(train_rows, tmp_path / "rows", 8)
+    out = tmp_path / "scored"
+    first = Echo(MODEL, root="/models/qwen-a")
+    port = first.port
+    try:
+        # Interrupted: one shard of two written (a folder of finished shards, as a killed run leaves).
+        done = score(first.url, rows, out, *FAST, "--shard-rows", "4", "--keep-shards")
+        assert done.returncode == 0, done.stderr[-2000:]
+    finally:
+        first.stop()
+    import shutil
+
+    shutil.rmtree(out)
+    next(Path(str(out) + ".shards").glob("shard-*-of-*.arrow")).unlink()
+    second = Echo(MODEL, root="/models/qwen-b", port=port)
+    try:
+        refused = score(second.url, rows, out, *FAST, "--shard-rows", "4")
+    finally:
+        second.stop()
+    assert refused.returncode == 1, refused.stderr[-2000:]
+    last = refused.stderr.strip().splitlines()[-1]
+    assert "the served model" in last and "qwen-a" in last and "qwen-b" in last, last

@@ -104,6 +104,11 @@ class ServedModel:
                                         timeout=s.server_timeout, max_wait=s.server_max_wait)
             self._check = check_servers(self._pool, self.name, n=1 if s.server_n == "off" else 2,
                                         extra_body=s.server_extra_body, strict=self.strict)
+            if s.server_n == "on" and not self._check.honours_n:
+                from ..rollouts.server import ServerRefused
+
+                raise ServerRefused("a server returned one choice when asked for n = 2: it does not honour n; "
+                                    "score with --server-n auto (M requests of their own seeds there) or off")
         return self._check
 
     def identity(self) -> str:
