@@ -152,16 +152,17 @@ class ServerPool:
         """`text` with the API key blanked out (a server may echo what it was sent)."""
         return text.replace(self._key, "***") if len(self._key) >= 4 else text
 
-    async def complete(self, **request: Any):
-        """One chat completion (`request`: the keywords of `chat.completions.create`), retried across the
-        servers until it succeeds, is rejected, or has failed for `max_wait` seconds."""
+    async def complete(self, body: dict[str, Any]):
+        """One chat completion (`body`: the request's JSON, as the protocol names its fields), retried
+        across the servers until it succeeds, is rejected, or has failed for `max_wait` seconds."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
         async with self._slots:
-            return await self._complete(request)
+            return await self._complete(body)
 
-    async def _complete(self, request: dict[str, Any]):
+    async def _complete(self, body: dict[str, Any]):
         openai = self._openai
+        from openai.types.chat import ChatCompletion
         first_failure: float | None = None
         attempt = 0
         while True:
@@ -171,7 +172,9 @@ class ServerPool:
                 await asyncio.sleep(wait)
             server.in_flight += 1
             try:
-                return await server.client.chat.completions.create(**request)
+                # The client's generic POST: its typed `chat.completions.create` walks every message part
+                # (data URLs included) to transform it, which costs more than the request itself.
+                return await server.client.post("/chat/completions", body=body, cast_to=ChatCompletion)
             except openai.APIStatusError as error:
                 status = error.status_code
                 reason = self.redact(_reason(error))

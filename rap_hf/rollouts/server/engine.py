@@ -121,12 +121,10 @@ class ServerEngine:
         return texts + [choices[0] for choices in rest]
 
     async def _request(self, messages, seed: int, settings: dict, n: int | None = None) -> list[str]:
-        request = dict(model=self.model, messages=messages, seed=wire_seed(seed), **settings)
+        body = {"model": self.model, "messages": messages, "seed": wire_seed(seed), **settings, **self.extra_body}
         if n is not None:
-            request["n"] = n
-        if self.extra_body:
-            request["extra_body"] = self.extra_body
-        completion = await self.pool.complete(**request)
+            body["n"] = n
+        completion = await self.pool.complete(body)
         choices = sorted(completion.choices or [], key=lambda choice: choice.index or 0)
         if not choices:
             raise RequestRejected("the server answered with no choices")
