@@ -1,22 +1,24 @@
 """The server backend's client against a bare load generator, and what it sustains at scale.
 
-    python -m benchmarks.server_throughput [--requests 64] [--concurrency 1 2 4 8 16]
-                                           [--max-new-tokens 16] [--repeats 2]
+    python -m benchmarks.server_throughput [--requests 96] [--concurrency 1 2 4 8 16]
+                                           [--max-new-tokens 16] [--repeats 5]
                                            [--memory-rows 10000] [--out FILE.json]
 
 1. Against a real `transformers serve` of the shipped scorer (`rap_hf/embedded_scorer`), at each
    concurrency C, the same requests (embedded-world rows, with the image and text-only, one rollout
-   each, per-rollout seeds) sent two ways, interleaved, best of `--repeats`:
+   each, per-rollout seeds) sent two ways, `--repeats` times each in alternating order (the median of
+   the paired ratios is the figure; the server's own speed drifts from run to run):
    - floor: a bare load generator (aiohttp, C in flight, the JSON bodies built before the clock
      starts, the answers read and not parsed): no client can send the same requests for less;
    - ours: `ServerEngine.generate`, what `rap-hf score --backend server` calls (messages built from
      the rows' prompts, pictures encoded, answers parsed, retries armed).
    Goal: ours / floor <= 1.10 at every concurrency.
 2. Against an echo server (a real OpenAI-protocol server with no model: every answer is at once),
-   the most requests per second the client itself sustains, at concurrency 64 and 256: what a vLLM
-   fleet needs of it.
-3. The client's memory while `RAPScorer.map` scores `--memory-rows` rows (M = 5, both conditions)
-   through the echo server: the resident set at the first hundred rows and at the peak.
+   the most requests per second the client itself sustains at concurrency 1, 64 and 256, beside the
+   bare load generator's: the client's own cost per request, and what a vLLM fleet needs of it.
+3. The client's memory while `RAPScorer.map` scores `--memory-rows` rows (M = 5, both conditions,
+   `n = 5` per request) through the echo server: the resident set after the first hundred rows and
+   at the peak.
 """
 
 from __future__ import annotations
@@ -80,6 +82,10 @@ async def load_generator(url: str, payloads: list[dict], concurrency: int) -> fl
 
 
 def against_the_floor(url: str, levels: list[int], count: int, max_new_tokens: int, repeats: int) -> list[dict]:
+    """Per concurrency: the floor and ours, `repeats` times each, in alternating order (the server's own
+    speed drifts): the median of the paired ratios, and the best time of each."""
+    import statistics
+
     from rap_hf.rollouts.sampling import sample_seed
 
     batch = prompts(count)
@@ -88,38 +94,56 @@ def against_the_floor(url: str, levels: list[int], count: int, max_new_tokens: i
     for concurrency in levels:
         engine = engine_for(url, concurrency)
         payloads = bodies(engine, batch, seeds, max_new_tokens)
-        floor, ours = [], []
-        for _ in range(repeats):
-            floor.append(asyncio.run(load_generator(url, payloads, concurrency)))
+
+        def floor() -> float:
+            return asyncio.run(load_generator(url, payloads, concurrency))
+
+        def ours() -> float:
             for p in batch:
                 p.server_messages = None  # ours builds its messages (pictures encoded) inside the clock
             start = time.perf_counter()
             engine.generate(batch, 1, temperature=1.0, top_p=1.0, max_new_tokens=max_new_tokens, sample_seeds=seeds)
-            ours.append(time.perf_counter() - start)
+            return time.perf_counter() - start
+
+        times: dict[str, list[float]] = {"floor": [], "ours": []}
+        for repeat in range(repeats):
+            for name, run in ((("floor", floor), ("ours", ours)) if repeat % 2 == 0 else
+                              (("ours", ours), ("floor", floor))):
+                times[name].append(run())
         engine.pool.close()
-        entry = {"concurrency": concurrency, "requests": len(batch), "floor_seconds": round(min(floor), 3),
-                 "ours_seconds": round(min(ours), 3), "floor_requests_per_second": round(len(batch) / min(floor), 2),
-                 "ours_requests_per_second": round(len(batch) / min(ours), 2),
-                 "ratio_to_floor": round(min(ours) / min(floor), 3)}
+        ratios = [o / f for o, f in zip(times["ours"], times["floor"])]
+        entry = {"concurrency": concurrency, "requests": len(batch),
+                 "floor_seconds": round(min(times["floor"]), 3), "ours_seconds": round(min(times["ours"]), 3),
+                 "floor_requests_per_second": round(len(batch) / min(times["floor"]), 2),
+                 "ours_requests_per_second": round(len(batch) / min(times["ours"]), 2),
+                 "ratio_to_floor": round(statistics.median(ratios), 3),
+                 "paired_ratios": [round(r, 3) for r in ratios]}
         print(entry, flush=True)
         results.append(entry)
     return results
 
 
-def client_ceiling(url: str, count: int, levels: tuple[int, ...] = (64, 256)) -> list[dict]:
+def client_ceiling(url: str, count: int, levels: tuple[int, ...] = (1, 64, 256)) -> list[dict]:
+    """Against a server that answers at once: requests per second of ours and of the bare load
+    generator on the same requests, so the difference is each client's own cost per request."""
     batch = prompts(64)
+    many = [batch[i % len(batch)] for i in range(count)]
+    seeds = [[i] for i in range(count)]
     out = []
     for concurrency in levels:
+        requests = count if concurrency > 1 else count // 10  # one at a time: a tenth is plenty
         engine = engine_for(url, concurrency)
-        many = [batch[i % len(batch)] for i in range(count)]
-        seeds = [[i] for i in range(count)]
         engine.generate(many[:concurrency], 1, sample_seeds=seeds[:concurrency])  # connections opened
+        payloads = bodies(engine, many[:requests], seeds[:requests], 16)
+        floor = asyncio.run(load_generator(url, payloads, concurrency))
         start = time.perf_counter()
-        engine.generate(many, 1, max_new_tokens=16, sample_seeds=seeds)
+        engine.generate(many[:requests], 1, max_new_tokens=16, sample_seeds=seeds[:requests])
         seconds = time.perf_counter() - start
         engine.pool.close()
-        out.append({"concurrency": concurrency, "requests": count, "seconds": round(seconds, 3),
-                    "requests_per_second": round(count / seconds, 1)})
+        out.append({"concurrency": concurrency, "requests": requests, "seconds": round(seconds, 3),
+                    "requests_per_second": round(requests / seconds, 1),
+                    "floor_requests_per_second": round(requests / floor, 1),
+                    "ms_per_request_over_floor": round(1000 * (seconds - floor) / requests, 2)})
         print(out[-1], flush=True)
     return out
 
@@ -150,7 +174,7 @@ def memory_at_scale(url: str, rows: int) -> dict[str, Any]:
         table.save_to_disk(folder + "/rows")
         table = datasets.load_from_disk(folder + "/rows")
         scorer = RAPScorer(MODEL, config)
-        scorer.map(table.select(range(100)), batch_size=32)  # warm: clients open, first batches written
+        scorer.map(table.select(range(min(100, rows))), batch_size=32)  # warm: clients open, first batches written
         start_rss = process.memory_info().rss
         watcher = threading.Thread(target=sample, daemon=True)
         watcher.start()
@@ -161,23 +185,26 @@ def memory_at_scale(url: str, rows: int) -> dict[str, Any]:
         watcher.join()
         assert len(scored) == rows and not any(scored["rap_error"])
     mib = 1 << 20
-    return {"rows": rows, "requests": rows * 2 * 5, "seconds": round(seconds, 1),
+    # The echo server honours n: one request per row and condition carries its 5 rollouts.
+    return {"rows": rows, "rollouts": rows * 2 * 5, "requests": rows * 2, "seconds": round(seconds, 1),
             "rows_per_second": round(rows / seconds, 1), "rss_after_100_rows_mib": round(start_rss / mib, 1),
             "rss_peak_mib": round(max(samples) / mib, 1), "rss_growth_mib": round((max(samples) - start_rss) / mib, 1)}
 
 
 def main(argv=None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=64)
+    parser.add_argument("--requests", type=int, default=96)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--max-new-tokens", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--ceiling-requests", type=int, default=5000)
     parser.add_argument("--memory-rows", type=int, default=10_000)
     parser.add_argument("--out", default="benchmarks/results/server_throughput.json")
     args = parser.parse_args(argv)
     os.chdir(ROOT)  # the server names the model by the folder as given
-    with Served(MODEL, cwd=str(ROOT), threads=os.cpu_count() or 1) as served:
+    # One thread for the server: the client and the load generator keep the other core, so neither
+    # side's timing is the two fighting over the same one.
+    with Served(MODEL, cwd=str(ROOT), threads=1) as served:
         floor = against_the_floor(served.url, args.concurrency, args.requests, args.max_new_tokens, args.repeats)
     echo = Echo(MODEL)
     try:

@@ -363,3 +363,20 @@ def test_a_resume_against_other_weights_under_the_same_name_is_refused(train_row
     assert refused.returncode == 1, refused.stderr[-2000:]
     last = refused.stderr.strip().splitlines()[-1]
     assert "the served model" in last and "qwen-a" in last and "qwen-b" in last, last
+
+
+def test_the_throughput_benchmark_runs(server):
+    """`benchmarks/server_throughput.py`'s three parts at their smallest (figures are never asserted)."""
+    from benchmarks import server_throughput
+    from benchmarks.served import Echo
+
+    (floor,) = server_throughput.against_the_floor(server.url, [2], count=8, max_new_tokens=4, repeats=2)
+    assert floor["requests"] == 8 and len(floor["paired_ratios"]) == 2 and floor["ratio_to_floor"] > 0
+    echo = Echo(MODEL)
+    try:
+        ceiling = server_throughput.client_ceiling(echo.url, 40, levels=(1, 4))
+        memory = server_throughput.memory_at_scale(echo.url, 40)
+    finally:
+        echo.stop()
+    assert [c["requests"] for c in ceiling] == [4, 40] and all(c["requests_per_second"] > 0 for c in ceiling)
+    assert memory["rows"] == 40 and memory["requests"] == 80 and memory["rss_peak_mib"] > 0

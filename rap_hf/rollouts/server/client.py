@@ -108,7 +108,10 @@ class ServerPool:
             import openai
         except ImportError as error:
             raise ImportError(OPENAI_MISSING) from error
+        from openai.types.chat import ChatCompletion
+
         self._openai = openai
+        self._completion = ChatCompletion
         self._key = api_key or ""
         self.concurrency = concurrency
         self.max_wait = max_wait
@@ -162,7 +165,6 @@ class ServerPool:
 
     async def _complete(self, body: dict[str, Any]):
         openai = self._openai
-        from openai.types.chat import ChatCompletion
         first_failure: float | None = None
         attempt = 0
         while True:
@@ -174,7 +176,7 @@ class ServerPool:
             try:
                 # The client's generic POST: its typed `chat.completions.create` walks every message part
                 # (data URLs included) to transform it, which costs more than the request itself.
-                return await server.client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+                return await server.client.post("/chat/completions", body=body, cast_to=self._completion)
             except openai.APIStatusError as error:
                 status = error.status_code
                 reason = self.redact(_reason(error))
