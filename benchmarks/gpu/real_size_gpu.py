@@ -15,8 +15,8 @@ It measures, and writes to one JSON:
 - under "through_server", the same rows through an OpenAI-protocol server (`backend="server"`): the
   model is saved to a folder (servers load checkpoints, not model objects), the in-memory copy is
   freed, `transformers serve` serves the folder (or `--server-url` names a server already serving it,
-  e.g. `vllm serve FOLDER`), and `RAPScorer` rolls out through it and runs ACE here on the folder's
-  weights (`local_model`). `--dry-run` takes the same path on CPU;
+  e.g. `vllm serve FOLDER`), and `RAPScorer` rolls out through it (ACE off: step 2 measured it).
+  `--dry-run` takes the same path on CPU;
 - peak GPU memory of ACE's one-layer capture against `output_attentions=True` over all layers, on one
   2k-token sequence.
 Exit code 1 when a check fails.
@@ -80,15 +80,19 @@ def build_model(dims: dict, image_size: int, device, dtype):
 
 
 def score_rollouts(model, processor, rows, *, num_rollouts: int, max_new_tokens: int, batch_size: int,
-                   server_url: str | None = None) -> dict:
+                   server_url: str | None = None, extra_body: dict | None = None) -> dict:
     """Score `rows` with `RAPScorer` and check the scores: in process (`model`: a loaded model), or
-    through the server at `server_url` (`model`: the saved folder it serves, ACE run here on it)."""
+    through the server at `server_url` (`model`: the saved folder it serves, ACE run here on it;
+    `extra_body`: fields every request carries)."""
     from rap_hf import RAPConfig, RAPScorer
 
     backend = "server" if server_url else "transformers"
-    through = dict(server_urls=[server_url], local_model=model, server_concurrency=4 * batch_size) if server_url else {}
+    # Through a server the rollouts are what is measured (ACE here is step 2's pass again); transformers
+    # serve's Qwen response parser also drops a random model's text, which would leave ACE nothing to read.
+    through = dict(server_urls=[server_url], server_concurrency=4 * batch_size,
+                   server_extra_body=extra_body) if server_url else {}
     config = RAPConfig(num_rollouts=num_rollouts, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                       backend=backend, compute_ace=True, compute_logit_cde=False, **through)
+                       backend=backend, compute_ace=not server_url, compute_logit_cde=False, **through)
     scorer = RAPScorer(model, config, processor=processor)
     start = time.perf_counter()
     scored = scorer.map(rows, batch_size=batch_size, load_from_cache_file=False,
@@ -96,7 +100,7 @@ def score_rollouts(model, processor, rows, *, num_rollouts: int, max_new_tokens:
     seconds = time.perf_counter() - start
     errors = [e for e in scored["rap_error"] if e]
     cde = [c for c in scored["rap_cde"] if c is not None]
-    ace = [a for a in scored["rap_ace"] if a is not None]
+    ace = [a for a in scored["rap_ace"] if a is not None] if config.compute_ace else None
     lengths = [len(processor.tokenizer(r).input_ids) for rs in scored["rap_responses_image"] for r in rs]
     rollouts = 2 * num_rollouts * len(rows)
     return {
@@ -105,7 +109,7 @@ def score_rollouts(model, processor, rows, *, num_rollouts: int, max_new_tokens:
         "mean_response_tokens_retokenized": round(sum(lengths) / max(len(lengths), 1), 1), "errors": len(errors),
         "first_error": errors[0] if errors else None,
         "valid": not errors and len(cde) == len(rows) and all(-1 <= c <= 1 for c in cde)
-        and len(ace) == len(rows) and all(math.isfinite(a) for a in ace),
+        and (ace is None or (len(ace) == len(rows) and all(math.isfinite(a) for a in ace))),
     }
 
 
@@ -132,10 +136,12 @@ def through_server(folder: str, processor, rows, settings: dict, server_url: str
     if server_url:
         return {"server": server_url, **score_rollouts(folder, processor, rows, server_url=server_url, **settings)}
     start = time.perf_counter()
+    # Plain sampling, as in process: transformers serve otherwise keeps GenerationConfig's top_k = 50.
+    plain = {"generation_config": json.dumps({"top_k": 0})}
     with Served(folder, threads=os.cpu_count() or 1) as served:
         started = round(time.perf_counter() - start, 1)
         return {"server": "transformers serve", "server_start_seconds": started,
-                **score_rollouts(folder, processor, rows, server_url=served.url, **settings)}
+                **score_rollouts(folder, processor, rows, server_url=served.url, extra_body=plain, **settings)}
 
 
 def ace_memory(model, processor, sequence_tokens: int, device) -> dict:
