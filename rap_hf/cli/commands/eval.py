@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 class EvalArguments(ColumnMapping):
     """Model, benchmark and output of `rap-hf eval` (the column mapping applies to rows not canonical yet)."""
 
-    model: str = field(metadata={"help": "The VLM to evaluate: a Hub id or a local folder"})
+    model: str = field(metadata={"help": "The VLM to evaluate: a Hub id or a local folder (with --backend server: "
+                                         "its name as the servers list it at /v1/models)"})
     dataset: str = field(metadata={"help": "Benchmark rows: a save_to_disk folder, a data file or a Hub id "
                                            "(converted to canonical rows if needed)"})
     output: str = field(metadata={"help": "Folder for rows.jsonl and summary.json"})
