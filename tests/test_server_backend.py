@@ -223,13 +223,14 @@ def wait_for_shards(folder: Path, count: int, timeout: float = 300) -> None:
         time.sleep(0.2)
 
 
-def test_a_server_killed_mid_run_stops_it_and_the_same_command_resumes(train_rows, tmp_path):
+@pytest.mark.parametrize("engine", [[], ["--num-proc", "2"]], ids=["one-process", "local-workers"])
+def test_a_server_killed_mid_run_stops_it_and_the_same_command_resumes(train_rows, tmp_path, engine):
     """The server dies after a shard is written: the run stops after --server-max-wait with exit 3,
     finished shards kept and the missing ones named; started again, the same command scores the rest."""
     served = Served(MODEL, cwd=str(ROOT), log=tmp_path / "serve.log")
     rows = small_rows(train_rows, tmp_path / "rows", 16)
     out = tmp_path / "scored"
-    flags = [*FAST, "--shard-rows", "4", "--server-max-wait", "5"]
+    flags = [*FAST, "--shard-rows", "4", "--server-max-wait", "5", *engine]
     try:
         run = subprocess.Popen(
             [sys.executable, "-m", "rap_hf", "score", "--model", MODEL, "--dataset", str(rows), "--output", str(out),

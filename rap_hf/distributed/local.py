@@ -59,22 +59,21 @@ class LocalExecutor(Executor):
 
 def _raise_for_workers(job: ShardedScoring, workers, errors) -> None:
     """After the workers ended: `ScoringError` with the first error a worker raised, else
-    `IncompleteRun` when a worker was killed and shards are missing."""
+    `IncompleteRun` when a worker was stopped (its servers gone) or killed and shards are missing."""
     raised, stopped = {}, {}
     while not errors.empty():
         rank, message, incomplete = errors.get()
         (stopped if incomplete else raised).setdefault(rank, message)
     still = job.missing()
     safe = f"Finished shards are kept in {job.shard_dir}"
-    if stopped and not raised and still:  # the run stopped for a cause outside it (its servers are gone)
-        rank, message = min(stopped.items())
-        raise IncompleteRun(f"worker {rank} stopped: {message}", still)
-    if raised or stopped:
-        rank, message = min({**stopped, **raised}.items())
+    if raised:
         rank, message = min(raised.items())
         left = f"; {describe_shards(still)} still to score" if still else ""
         raise ScoringError(f"worker {rank} failed: {message}{left}. {safe}: fix the cause, then run the same "
                            "command to score only the missing ones.")
+    if stopped and still:  # the run stopped for a cause outside it (its servers are gone)
+        rank, message = min(stopped.items())
+        raise IncompleteRun(f"worker {rank} stopped: {message}", still)
     failed = [f"worker {rank} {_how_it_ended(w.exitcode)}" for rank, w in enumerate(workers) if w.exitcode]
     if failed and still:
         raise IncompleteRun(

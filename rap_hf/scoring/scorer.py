@@ -95,6 +95,11 @@ class Scorer:
             columns.update(step.columns(self.config))
         return {**columns, **ERROR_COLUMNS}
 
+    def skipped_steps(self) -> str | None:
+        """What this scorer leaves out through inference servers without local weights, in one sentence
+        (RAP's ACE and logit-CDE), or None."""
+        return skipped_steps(self.config) if isinstance(self, RAPScorer) else None
+
     def replaces(self) -> list[str]:
         """Score columns an earlier run may have left that this scorer's output makes stale."""
         stale: list[str] = []
@@ -134,6 +139,8 @@ class Scorer:
         With `num_proc > 1` the worker processes are spawned, not forked: a forked child inherits
         torch's thread pools (it can hang on CPU) or an initialised CUDA context (it fails on GPU).
         """
+        if (skipped := self.skipped_steps()) is not None:  # said once, where the run starts
+            logger.warning(skipped)
         features, stale = self.map_schema(ds)
         kwargs = dict(
             batched=True,
@@ -220,8 +227,6 @@ class Scorer:
             return
         self.scoring_model.load(device=self.config.device, dtype=self.config.dtype, rank=rank,
                                 processor_settings=self.config.processor_settings())
-        if (skipped := skipped_steps(self.config)) and type(self) is RAPScorer:
-            logger.warning(skipped)
         if any(step.needs_rollouts for step in self.steps) and not self.config.uses_server:
             _warn_if_slow_on_cpu(self.config, self.scoring_model.device)
 

@@ -37,7 +37,7 @@ class ServedModel:
         self._check = None
         # The run's start checks every server; a copy sent to a worker joins a run already checked,
         # where a server it cannot reach may have died since: it is set aside, not refused.
-        self.strict = True
+        self.is_worker_copy = False
 
     # ----------------------------------------------------------------- what ScoringModel offers
     @property
@@ -103,7 +103,7 @@ class ServedModel:
                 self._pool = ServerPool(s.server_urls, api_key=s.api_key(), concurrency=s.server_concurrency,
                                         timeout=s.server_timeout, max_wait=s.server_max_wait)
             self._check = check_servers(self._pool, self.name, n=1 if s.server_n == "off" else 2,
-                                        extra_body=s.server_extra_body, strict=self.strict)
+                                        extra_body=s.server_extra_body, strict=not self.is_worker_copy)
             if s.server_n == "on" and not self._check.honours_n:
                 from ..rollouts.server import ServerRefused
 
@@ -131,7 +131,7 @@ class ServedModel:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_pool"] = state["_engine"] = None  # each process opens its own clients
-        state["strict"] = False
+        state["is_worker_copy"] = True
         return state
 
 

@@ -100,7 +100,10 @@ class ScoreCommand(ConfigCommand):
         if len(ds) == 0:  # before anything is written
             split = f" (split {args.split})" if args.split else ""
             raise ValueError(f"the dataset has no rows: {args.dataset}{split} holds nothing to score")
-        job = ShardedScoring(RAPScorer(args.model, config), ds, args.output, shard_rows=args.shard_rows,
+        scorer = RAPScorer(args.model, config)
+        if state.is_main_process and (skipped := scorer.skipped_steps()):  # once, not by every worker
+            print(f"rap-hf score: {skipped}", file=sys.stderr)
+        job = ShardedScoring(scorer, ds, args.output, shard_rows=args.shard_rows,
                              map_batch_size=args.map_batch_size, keep_shards=args.keep_shards)
         try:
             with _stopped_by_sigterm(), job.cleaned_up_on_failure():

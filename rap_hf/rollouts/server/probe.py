@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .client import LONGEST_BACKOFF, ServerPool, ServerRefused, ServerUnavailable, describe_connection_error
+from .client import (LONGEST_BACKOFF, RETRIED_STATUSES, ServerPool, ServerRefused, ServerUnavailable,
+                     describe_connection_error)
 from .messages import data_url
 
 # What names the served weights in /v1/models (vLLM adds root, parent and max_model_len); `created`
@@ -67,8 +68,7 @@ async def _check(pool: ServerPool, model: str, with_image: bool, n: int, extra_b
     problems, identities, answering = [], {}, []
     for server, models in zip(pool.servers, listed):
         if isinstance(models, _Unreachable) and not strict:
-            server.last_failure = str(models)
-            server.resting_until = time.monotonic() + LONGEST_BACKOFF  # tried again later, by requests
+            _set_aside(server, models)
         elif isinstance(models, str):
             problems.append(f"{server.url} {models}")
         elif model not in models:
@@ -82,7 +82,18 @@ async def _check(pool: ServerPool, model: str, with_image: bool, n: int, extra_b
         described = "; ".join(f"{url}: {identity}" for url, identity in identities.items())
         raise ServerRefused(f"the servers serve different models under {model!r} ({described}): give servers of "
                             "one model")
-    honours = await asyncio.gather(*(_probe(pool, server, model, with_image, n, extra_body) for server in answering))
+    probed = await asyncio.gather(*(_probe(pool, server, model, with_image, n, extra_body) for server in answering))
+    honours = []
+    for server, outcome in zip(answering, probed):
+        if not isinstance(outcome, _Unreachable):
+            honours.append(outcome)
+        elif strict:
+            raise ServerRefused(f"{server.url} {outcome} (--server-url)")
+        else:  # it went away (or got busy) between listing its models and answering
+            _set_aside(server, outcome)
+    if not honours:
+        raise ServerUnavailable("no server answered a first request: "
+                                + "; ".join(f"{s.url} {s.last_failure}" for s in answering))
     return ServerCheck(model, next(iter(identities.values())), all(honours) if n > 1 else None)
 
 
@@ -105,8 +116,10 @@ async def _listed_models(pool: ServerPool, server) -> dict[str, dict] | str:
     return found
 
 
-async def _probe(pool: ServerPool, server, model: str, with_image: bool, n: int, extra_body: dict) -> bool:
-    """One request of one token to `server` (with a small picture): whether it returned `n` choices."""
+async def _probe(pool: ServerPool, server, model: str, with_image: bool, n: int,
+                 extra_body: dict) -> bool | _Unreachable:
+    """One request of one token to `server` (with a small picture): whether it returned `n` choices, or
+    why it could not answer now (`_Unreachable`: gone or busy)."""
     from PIL import Image
 
     content: list[dict] = [{"type": "text", "text": "What colour is this picture?"}]
@@ -121,12 +134,18 @@ async def _probe(pool: ServerPool, server, model: str, with_image: bool, n: int,
         completion = await server.client.with_options(timeout=PROBE_TIMEOUT).chat.completions.create(**request)
     except openai.APIStatusError as error:
         reason = pool.redact(str(getattr(error, "message", error)))[:300]
+        if error.status_code in RETRIED_STATUSES or error.status_code >= 500:
+            return _Unreachable(f"is busy or failing (HTTP {error.status_code}: {reason})")
         what = "a request with a picture" if with_image else "a request"
         hint = f"is {model!r} a vision-language model? Serve one that takes images, and c" if with_image else "C"
         raise ServerRefused(f"{server.url} rejected {what} (HTTP {error.status_code}: {reason}). {hint}heck "
                             "--server-extra-body") from None
     except openai.APIConnectionError as error:
-        raise ServerRefused(f"{server.url} did not answer a first request "
-                            f"({pool.redact(describe_connection_error(error))})") from None
+        return _Unreachable(f"did not answer a first request ({pool.redact(describe_connection_error(error))})")
     return len(completion.choices or []) >= n
 
+
+def _set_aside(server, why: str) -> None:
+    """A server a joining worker cannot use now: requests try it again after a backoff."""
+    server.last_failure = why
+    server.resting_until = time.monotonic() + LONGEST_BACKOFF
