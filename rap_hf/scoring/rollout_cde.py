@@ -148,21 +148,20 @@ class RolloutCDE(ScoringStep):
         config = context.config
         engine = context.engine()
 
-        def draw(part: list[tuple[PreparedRow, str]]) -> list[list[str]]:
-            prompts = [row.image_prompt if condition == "image" else row.text_prompt for row, condition in part]
-            seeds = [[sample_seed(config.seed, row.rap_id, condition, j) for j in range(first, first + count)]
-                     for row, condition in part]
+        def draw(part: list[_Request]) -> list[list[str]]:
+            prompts = [r.row.image_prompt if r.condition == "image" else r.row.text_prompt for r in part]
+            seeds = [[sample_seed(config.seed, r.row.rap_id, r.condition, j) for j in range(first, first + count)]
+                     for r in part]
             return engine.generate(prompts, count, temperature=config.temperature, top_p=config.top_p,
                                    max_new_tokens=config.max_new_tokens, sample_seeds=seeds)
 
-        def drawn(pairs: list[tuple[PreparedRow, str]]) -> list[list[str] | None]:
-            return batch_or_alone([_Request(row, condition) for row, condition in pairs],
-                                  lambda part: draw([(r.row, r.condition) for r in part]), "generation")
+        def drawn(conditions: tuple[str, ...]) -> list[list[str] | None]:
+            return batch_or_alone([_Request(row, c) for c in conditions for row in rows], draw, "generation")
 
         if getattr(engine, "concurrent", False):
-            both = drawn([(row, condition) for condition in CONDITIONS for row in rows])
+            both = drawn(CONDITIONS)
             return {condition: both[i * len(rows):(i + 1) * len(rows)] for i, condition in enumerate(CONDITIONS)}
-        return {condition: drawn([(row, condition) for row in rows]) for condition in CONDITIONS}
+        return {condition: drawn((condition,)) for condition in CONDITIONS}
 
     @staticmethod
     def _finished(drawn: dict[str, _Outcomes], flagged: bool, config: RAPConfig) -> bool:
