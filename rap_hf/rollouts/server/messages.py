@@ -72,10 +72,8 @@ def response_text(message) -> str:
     """One response's text from a server's `message`: its content, with the reasoning a server parsed
     out put back between `<think>` and `</think>` (rejoined by single spaces)."""
     content = message.content or ""
-    extra = getattr(message, "model_extra", None) or {}
+    extra = message.model_extra or {}  # fields beyond the protocol's own, as the server sent them
     reasoning = next((extra[name] for name in REASONING_FIELDS if extra.get(name)), None)
-    if reasoning is None:
-        reasoning = getattr(message, "reasoning_content", None)
     if not reasoning:
         return content
     return f"<think> {reasoning.strip()} </think> {content.strip()}".rstrip()
