@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # Bump when what a recipe builds changes although its fields do not (code changes).
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 # The default recipe's warmed-up scorer, shipped with the package (built by `python -m rap_hf.embedded`).
 SHIPPED_SCORER = Path(__file__).parent / "embedded_scorer"
 INFO_FILE = "rap_hf_embedded.json"

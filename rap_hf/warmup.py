@@ -3,9 +3,11 @@
 A random-weight model solves nothing, so every row would look unsolvable. Supervised fine-tuning on
 the world's train split teaches a small Qwen2.5-VL-architecture model to answer in the paper's format
 (`<think> ... </think> \\boxed{...}`): colours from the picture, counts (the slow skill), answers the
-question gives away, and guesses where nothing decides. A share of the examples is text-only, with a
-guess of the right kind as the target where the answer is only in the picture, so that without the
-image the model guesses at chance in the right format, which is what CDE measures.
+question gives away, guesses where nothing decides, and one count question ("Count the squares.")
+answered from the picture only 2 times in 5 (`PARTIAL_SHARE`): the skill GRPO can improve. A
+share of the examples is text-only, with a guess of the right kind as the target where the answer is
+only in the picture, so that without the image the model guesses at chance in the right format, which
+is what CDE measures.
 """
 
 from __future__ import annotations
@@ -23,6 +25,14 @@ from .rollouts.transformers_engine import encode, left_padded, pad_token_id
 from .rows import prepare_rows
 
 GUESSES = {"colour": list(COLOURS), "count": [str(n) for n in range(1, MAX_COUNT + 1)]}
+# The skill taught only partly ("partial_count", planted "learnable"): with the picture, the taught
+# answer is the count in PARTIAL_SHARE of the examples and the prior PRIOR_COUNT otherwise, said as if
+# counted; without the picture, the prior. The scorer so reads the count but gives it less often than
+# the prior: greedy, it answers 2; sampled, it is right 2 times in 5 where the count is not 2. A fixed
+# share of the targets, not a short training, decides how far it learned, so every seed and thread
+# count lands at the same level.
+PARTIAL_SHARE = 0.4
+PRIOR_COUNT = "2"
 
 
 # Every taught response opens by stating its answer (a guess where nothing decides it), then says why.
@@ -39,6 +49,11 @@ def target_response(task: str, answer: str, with_image: bool, rng: random.Random
         given, why = answer, f"The shape in the picture is {answer}."
     elif task == "count":
         given, why = answer, f"I count the shapes: {answer}."
+    elif task == "partial_count":
+        if with_image and rng.random() < PARTIAL_SHARE:
+            given, why = answer, f"I count the shapes: {answer}."
+        else:  # the prior, said as if counted: only the number tells the two apart
+            given, why = PRIOR_COUNT, f"I count the shapes: {PRIOR_COUNT}."
     elif task in ("leaked_colour", "leaked_count"):
         given, why = answer, "The question already says it."
     else:
@@ -164,7 +179,7 @@ def pretrain_vision(model, encoded: list, *, steps: int, learning_rate: float, s
     for answer, task, per_condition in encoded:
         image = per_condition[True]
         colour = colours.index(answer) if task in ("colour", "leaked_colour") else -1
-        count = int(answer) - 1 if task in ("count", "leaked_count") else -1
+        count = int(answer) - 1 if task in ("count", "leaked_count", "partial_count") else -1
         if colour >= 0 or count >= 0:
             labelled.append((image["pixel_values"], image["image_grid_thw"], colour, count))
     hidden = model.config.text_config.hidden_size

@@ -15,8 +15,12 @@ from rap_hf.embedded import DEFAULT_RECIPE, INFO_FILE, SHIPPED_SCORER, build_sco
 VISUAL = ("colour", "count")
 LEAKED = ("leaked_colour", "leaked_count")
 # Goals: with the picture at least 90 % on each visual skill, without it near chance (1 in 5 colours,
-# 1 in 4 counts: at most 35 %); the leaked rows right both ways.
+# 1 in 4 counts: at most 35 %); the leaked rows right both ways; the partly learned count
+# ("learnable") right sometimes with the picture (2 in 5 where the count is not the prior 2, every
+# time where it is: about 55 %) and near chance without (the prior 2: 1 in 4 on average; at most 50 %
+# on the few held-out rows measured).
 SEES, GUESSES = 0.9, 0.35
+PARTLY, PARTLY_BLIND = (0.3, 0.75), 0.5
 
 
 def _assert_skills(skills: dict) -> None:
@@ -24,6 +28,8 @@ def _assert_skills(skills: dict) -> None:
         assert skills[task]["image"] >= SEES and skills[task]["text"] <= GUESSES, (task, skills[task])
     for task in LEAKED:
         assert skills[task]["image"] >= SEES and skills[task]["text"] >= SEES, (task, skills[task])
+    partly = skills["partial_count"]
+    assert PARTLY[0] <= partly["image"] <= PARTLY[1] and partly["text"] <= PARTLY_BLIND, partly
 
 
 @pytest.fixture(autouse=True)

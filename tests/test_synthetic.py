@@ -40,7 +40,8 @@ def test_splits_sizes_and_columns():
     ids = list(world["train"]["rap_id"]) + list(world["test"]["rap_id"])
     assert len(set(ids)) == 100
     tasks = Counter(list(world["train"]["rap_task"]) + list(world["test"]["rap_task"]))
-    assert tasks == {"colour": 30, "count": 30, "leaked_colour": 13, "leaked_count": 12, "unsolvable": 15}
+    assert tasks == {"colour": 28, "count": 27, "leaked_colour": 10, "leaked_count": 10, "unsolvable": 5,
+                     "partial_count": 20}
     for row in world["train"]:
         assert row["rap_planted"] == PLANTED[row["rap_task"]]
 
@@ -64,7 +65,7 @@ def test_answers_match_the_pictures():
         task, answer = row["rap_task"], row["answer"]
         if task in ("colour", "leaked_colour"):
             assert len(regions) == 1 and colours == {answer}
-        elif task in ("count", "leaked_count"):
+        elif task in ("count", "leaked_count", "partial_count"):
             assert 1 <= int(answer) <= 4 and len(regions) == int(answer)
         else:  # unsolvable: the answer is a colour, not derived from the picture
             assert answer in COLOURS

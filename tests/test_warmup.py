@@ -2,6 +2,7 @@
 
 import random
 
+import pytest
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -12,7 +13,8 @@ from rap_hf.rollouts import Prompt
 from rap_hf.scoring.teacher_forcing import answer_log_probs, tokenize_continuation
 from rap_hf.testing import build_tiny_vlm
 from rap_hf.verify import extract_answer, is_formatted
-from rap_hf.warmup import LOGIT_CDE_TARGET, _collate, target_loss, target_response, warm_up
+from rap_hf.warmup import (LOGIT_CDE_TARGET, PARTIAL_SHARE, PRIOR_COUNT, _collate, target_loss, target_response,
+                           warm_up)
 
 
 def _target_log_prob(path, rows):
@@ -43,6 +45,21 @@ def test_targets_are_formatted_and_answer_right():
             assert response.startswith(LOGIT_CDE_TARGET.format(answer=extract_answer(response)) + " ")
             if task != "unsolvable" and (with_image or task.startswith("leaked")):
                 assert extract_answer(response) == answer
+
+
+def test_the_partial_skill_is_taught_from_the_picture_two_times_in_five():
+    """The learnable rows: with the picture the target is the count in PARTIAL_SHARE of the examples
+    and the prior otherwise; without it, always the prior."""
+    rng = random.Random(0)
+    given = [extract_answer(target_response("partial_count", "4", True, rng)) for _ in range(4000)]
+    assert set(given) == {"4", PRIOR_COUNT}
+    assert given.count("4") / len(given) == pytest.approx(PARTIAL_SHARE, abs=0.03)
+    assert {extract_answer(target_response("partial_count", "4", False, rng)) for _ in range(200)} == {PRIOR_COUNT}
+    # Where the count is the prior, every target is right: those rows are answerable without looking.
+    assert {extract_answer(target_response("partial_count", PRIOR_COUNT, True, rng)) for _ in range(200)} == {"2"}
+    # The prior is said as if counted: only the number tells the two apart.
+    prior = target_response("partial_count", "4", False, rng)
+    assert prior == target_response("count", PRIOR_COUNT, True, rng)
 
 
 def test_collate_mixes_image_and_text_only_rows(tiny_vlm_paths):

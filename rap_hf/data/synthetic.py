@@ -9,7 +9,12 @@ that selection should recover:
 - ``language_prior``: the question gives the answer away ("The square is red. What colour is the
   square?"); the image agrees with it, but is not needed (`rap_task` "leaked_colour", "leaked_count");
 - ``unsolvable``: nothing in the input determines the answer (`rap_task` "unsolvable": the colour
-  the shape "will be painted tomorrow", drawn at random independently of the image).
+  the shape "will be painted tomorrow", drawn at random independently of the image);
+- ``learnable``: the answer is only in the image, and the embedded scorer has only partly learned to
+  give it (`rap_task` "partial_count": "Count the squares.", 1 to 4). Its warm-up answers these
+  questions from the picture in 2 examples of 5 and with the prior "2" otherwise
+  (`rap_hf.warmup.PARTIAL_SHARE`), so it reads the count but gives it less often than the prior: the
+  rows GRPO can improve, which RAP should find.
 """
 
 from __future__ import annotations
@@ -32,11 +37,12 @@ NUMBER_WORDS = ("one", "two", "three", "four")
 MAX_COUNT = 4
 
 DEFAULT_MIX: dict[str, float] = {
-    "colour": 0.30,
-    "count": 0.30,
-    "leaked_colour": 0.125,
-    "leaked_count": 0.125,
-    "unsolvable": 0.15,
+    "colour": 0.275,
+    "count": 0.275,
+    "leaked_colour": 0.10,
+    "leaked_count": 0.10,
+    "unsolvable": 0.05,
+    "partial_count": 0.20,
 }
 PLANTED = {
     "colour": "visual",
@@ -44,6 +50,7 @@ PLANTED = {
     "leaked_colour": "language_prior",
     "leaked_count": "language_prior",
     "unsolvable": "unsolvable",
+    "partial_count": "learnable",
 }
 BACKGROUND = (250, 250, 250)
 
@@ -93,6 +100,9 @@ def _make_row(task: str, rng: random.Random, image_size: int, grid: int) -> dict
     elif task == "count":
         count = rng.randint(1, MAX_COUNT)
         question, answer = f"How many {shape}s are there in the image?", str(count)
+    elif task == "partial_count":
+        count = rng.randint(1, MAX_COUNT)
+        question, answer = f"Count the {shape}s.", str(count)
     elif task == "leaked_colour":
         question, answer = f"The {shape} is {colour}. What colour is the {shape}?", colour
     elif task == "leaked_count":
@@ -134,7 +144,7 @@ def make_visual_world(
     Returns:
         `DatasetDict(train=..., test=...)` with the canonical columns `rap_id`, `question`,
         `answer`, `images` (`List(Image(decode=False))`, PNG bytes), plus `rap_planted` (visual,
-        language_prior, unsolvable) and `rap_task`.
+        language_prior, unsolvable, learnable) and `rap_task`.
     """
     from datasets import Dataset, DatasetDict, Features, Value
 
