@@ -90,9 +90,13 @@ def test_arms_train_as_promised(run):
     assert training["rap"]["steps"] == training["random"]["steps"] == training_steps(kept, config)
     assert training["full"]["rows"] == pool and training["full"]["steps"] == training_steps(pool, config)
     assert training_steps(0, config) == 0  # an arm without rows is not trained (see the --model test)
-    # At least min_steps (24 by default: a few steps cannot move the model), else one pass.
-    assert training_steps(10, QuickstartConfig()) == 24 and training_steps(400, QuickstartConfig()) == 50
-    assert training_steps(10, QuickstartConfig(min_steps=1)) == 2
+    # One pass by default, so an arm's compute is what its rows cost; min_steps is a floor.
+    assert training_steps(10, QuickstartConfig()) == 2 and training_steps(400, QuickstartConfig()) == 50
+    assert training_steps(10, QuickstartConfig(min_steps=24)) == 24
+    # Compute: completions generated per run, steps x prompts per step x generations.
+    for arm in ARMS:
+        assert training[arm]["completions"] == training[arm]["steps"] * min(8, training[arm]["rows"]) * 4
+        assert training[arm]["runs"][0]["completions"] == training[arm]["completions"]
     for arm in ARMS:
         assert len(training[arm]["runs"]) == 1 and training[arm]["runs"][0]["steps"] == training[arm]["steps"]
         assert training[arm]["seconds"][0] > 0
@@ -133,6 +137,28 @@ def test_resolution_is_twice_the_paired_standard_error():
     assert resolution({"rap": runs([1, 0]), "random": runs([0, 1])}) is None  # one seed: spread unknown
 
 
+def test_the_effect_says_what_the_study_found():
+    from rap_hf.quickstart.pipeline import rap_effect
+
+    accuracy = {"base": 0.6, "rap": 0.9, "random": 0.8, "full": 0.92, "resolution": 0.05,
+                "per_type": {"base": {"learnable": 0.2, "visual": 1.0}, "rap": {"learnable": 0.9, "visual": 1.0},
+                             "random": {"learnable": 0.5, "visual": 0.98}, "full": {"learnable": 0.95, "visual": 1.0}}}
+    training = {"rap": {"completions": 192}, "random": {"completions": 192}, "full": {"completions": 960}}
+    effect = rap_effect(accuracy, training)
+    assert effect["rap_minus_random"] == 0.1 and effect["rap_beats_random"] is True
+    assert effect["rap_minus_full"] == -0.02 and effect["rap_matches_full"] is True  # within the resolution
+    assert effect["full_to_rap_completions"] == 5.0
+    assert effect["per_type"]["learnable"] == {"rap_gain_over_base": 0.7, "rap_minus_random": 0.4}
+    # Not beyond the resolution, and short of the full pool by more than it.
+    effect = rap_effect({**accuracy, "random": 0.87, "full": 0.96}, training)
+    assert effect["rap_beats_random"] is False and effect["rap_matches_full"] is False
+    # One seed: no resolution, so no verdict either way; no RAP arm: nothing to compare.
+    assert rap_effect({**accuracy, "resolution": None}, training)["rap_beats_random"] is None
+    empty = rap_effect({"base": 0.6, "rap": None, "random": None, "full": 0.7, "resolution": None, "per_type": {}},
+                       {"rap": {"completions": 0}, "random": {"completions": 0}, "full": {"completions": 96}})
+    assert empty["rap_minus_random"] is None and empty["full_to_rap_completions"] is None
+
+
 def test_checkpoints_moved_away_from_the_scorer(run):
     scorer = AutoModelForImageTextToText.from_pretrained(run["report"]["scorer"]["model"])
     base = dict(scorer.named_parameters())
@@ -158,7 +184,7 @@ def test_heldout_accuracy_is_what_the_evaluations_say(run):
         for kind, value in accuracy["per_type"][arm].items():
             picked = [r["correct"] for r in rows if planted[r["rap_id"]] == kind]
             assert value == pytest.approx(sum(picked) / len(picked), abs=1e-4)
-        assert set(accuracy["per_type"][arm]) == {"language_prior", "unsolvable", "visual"}
+        assert set(accuracy["per_type"][arm]) == {"language_prior", "learnable", "unsolvable", "visual"}
 
 
 def test_hub_trees_load_back(run):
@@ -175,9 +201,19 @@ def test_hub_trees_load_back(run):
 
 def test_report_files(run):
     out, report = run["out"], run["report"]
-    for name in ("score_distributions.png", "heldout_accuracy.png", "timings.png", "training_signal.png"):
+    for name in ("score_distributions.png", "heldout_accuracy.png", "timings.png", "training_signal.png",
+                 "accuracy_vs_completions.png"):
         assert (out / "plots" / name).read_bytes()[:4] == b"\x89PNG"
     markdown = (out / "report.md").read_text()
+    # It opens with the arms: rows, planted mix, signal, compute and accuracy overall and per type.
+    table = markdown.split("\n\n")[2 if report["fast"] else 1].splitlines()
+    assert table[0].startswith("| arm | rows | planted mix of the rows | groups with signal | completions | seconds |")
+    assert table[0].endswith("| language_prior | learnable | unsolvable | visual |") and len(table) == 6
+    rap_row = next(line for line in table if line.startswith("| RAP subset |"))
+    kept = report["selection"]["planted_kept"]
+    assert ", ".join(f"{k} {v}" for k, v in kept.items()) in rap_row
+    assert f"| {report['training']['rap']['completions']:,} |" in rap_row
+    assert f"{100 * report['heldout_accuracy']['per_type']['rap']['learnable']:.1f} %" in rap_row
     rap_signal = report["training"]["rap"]
     assert f"{100 * rap_signal['signal_share_mean']:.0f} %" in markdown and "groups with signal" in markdown
     assert "![training signal](plots/training_signal.png)" in markdown
@@ -188,7 +224,7 @@ def test_report_files(run):
     assert "warmed up here" in scorer_line
     for task, acc in skills.items():
         assert f"{task} {100 * acc['image']:.1f} % / {100 * acc['text']:.1f} %" in scorer_line
-    assert markdown.index("**Scorer.**") < markdown.index("**Verdict.**")
+    assert markdown.index("| arm |") < markdown.index("**Verdict.**") < markdown.index("**Scorer.**")
     assert "--fast` smoke run" in markdown and "**Verdict.**" in markdown
     rap, rand = report["heldout_accuracy"]["rap"], report["heldout_accuracy"]["random"]
     assert f"{100 * rap:.1f} %" in markdown and f"{100 * rand:.1f} %" in markdown

@@ -116,3 +116,32 @@ def heldout_accuracy(evaluations: dict[str, list[dict[str, Any]]], rows: int) ->
     """The report's `heldout_accuracy` section: `summarise_accuracy`, the held-out rows and the
     `resolution`."""
     return {**summarise_accuracy(evaluations), "rows": rows, "resolution": resolution(evaluations)}
+
+
+def rap_effect(accuracy: dict[str, Any], training: dict[str, Any]) -> dict[str, Any]:
+    """The report's `effect` section: what the study sets out to show, as numbers. RAP against the
+    random subset of its size (beyond the run's `resolution`?), against the full pool (at least as
+    good, less the resolution?) and the compute each arm spent (completions generated per run), and
+    per planted type RAP's gain over the base model and over random. None where an arm is missing."""
+
+    def diff(a: float | None, b: float | None) -> float | None:
+        return round(a - b, 4) if a is not None and b is not None else None
+
+    rap, rand, full, base = (accuracy.get(arm) for arm in ("rap", "random", "full", "base"))
+    smallest = accuracy.get("resolution")
+    spent = {arm: training[arm].get("completions") for arm in ARMS}
+    over_random, over_full = diff(rap, rand), diff(rap, full)
+    per_type = accuracy.get("per_type", {})
+    types = sorted({t for per in per_type.values() for t in per})
+    return {
+        "rap_minus_random": over_random,
+        "rap_minus_full": over_full,
+        "resolution": smallest,
+        "rap_beats_random": None if over_random is None or smallest is None else over_random > smallest,
+        "rap_matches_full": None if over_full is None or smallest is None else over_full >= -smallest,
+        "completions": spent,
+        "full_to_rap_completions": round(spent["full"] / spent["rap"], 2) if spent["rap"] and spent["full"] else None,
+        "per_type": {t: {"rap_gain_over_base": diff(per_type.get("rap", {}).get(t), per_type.get("base", {}).get(t)),
+                         "rap_minus_random": diff(per_type.get("rap", {}).get(t), per_type.get("random", {}).get(t))}
+                     for t in types},
+    }

@@ -23,10 +23,10 @@ from ..embedded import scorer_skills
 from ..metrics.ranking import auroc
 from .clock import STAGES, StageClock
 from .config import QuickstartConfig
-from .heldout import (evaluate_arm, evaluate_models, heldout_accuracy, models_to_evaluate, resolution,
+from .heldout import (evaluate_arm, evaluate_models, heldout_accuracy, models_to_evaluate, rap_effect, resolution,
                       rounded_mean, summarise_accuracy)
 from .publishing import write_hub_trees
-from .runs import (ARMS, RUN_FILE, TrainingPlan, plan_training, prompts_per_step, train_arm, train_arms,
+from .runs import (ARMS, RUN_FILE, TrainingPlan, completions, plan_training, prompts_per_step, train_arm, train_arms,
                    training_settings, training_signal, training_steps)
 from .scorer import count_parameters, prepare_scorer
 from .scoring import image_resolution, score_pool, scoring_facts
@@ -34,8 +34,8 @@ from .subsets import Subsets, ace_coverage, build_subsets, composition, detectio
 from .world import DEFAULT_HELDOUT, StudyData, load_study_data
 
 __all__ = ["ARMS", "DEFAULT_HELDOUT", "RUN_FILE", "STAGES", "StageClock", "StudyData", "Subsets", "ace_coverage",
-           "auroc", "build_subsets", "composition", "count_parameters", "detection", "evaluate_arm",
-           "image_resolution", "load_study_data", "prepare_scorer", "prompts_per_step", "resolution",
+           "auroc", "build_subsets", "completions", "composition", "count_parameters", "detection", "evaluate_arm",
+           "image_resolution", "load_study_data", "prepare_scorer", "prompts_per_step", "rap_effect", "resolution",
            "run_quickstart", "score_pool", "scorer_skills", "summarise_accuracy", "train_arm", "training_settings",
            "training_signal", "training_steps"]
 
@@ -81,6 +81,8 @@ def training_summary(config: QuickstartConfig, plan: TrainingPlan, training: dic
     return {
         "settings": {**training_settings(config, pool_rows), "prompts_per_step": config.prompts_per_step},
         **{arm: {"rows": plan.sizes[arm], "steps": plan.steps[arm],
+                 # Completions generated per run (the same for every seed of an arm: same steps and batch).
+                 "completions": completions(plan.sizes[arm], plan.steps[arm], config),
                  "seconds": [run["seconds"] for run in training[arm]],
                  "seconds_mean": rounded_mean([run["seconds"] for run in training[arm]]),
                  # Per seed, then the mean: the share of groups with reward variance and the
@@ -152,6 +154,7 @@ def _run(config: QuickstartConfig, echo: Callable[[str], None]) -> dict[str, Any
         "hub": hub,
         "machine": machine(config),
     }
+    report["effect"] = rap_effect(report["heldout_accuracy"], report["training"])
     report["timings"] = {**clock.seconds, "total": clock.total()}
     write_report(report, subsets.rap, out)
     echo(f"Done in {report['timings']['total']:.0f} s. Report: {out / 'report.md'}")

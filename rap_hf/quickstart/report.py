@@ -24,52 +24,74 @@ def skills_line(scorer: dict[str, Any]) -> str:
 
 
 def verdict(report: dict[str, Any]) -> str:
-    """One plain sentence on whether RAP beat the equal-size random subset, with the numbers."""
-    acc = report["heldout_accuracy"]
-    rap, rand = acc.get("rap"), acc.get("random")
+    """Plain sentences on what the study found: RAP against the random subset of its size (beyond this
+    run's resolution or not) and against the full pool, with the compute each spent."""
+    acc, effect = report["heldout_accuracy"], report.get("effect") or {}
+    rap, rand, full = acc.get("rap"), acc.get("random"), acc.get("full")
     if rap is None or rand is None:
         return "RAP kept no rows, so there was nothing to train on and no comparison to make."
-    diff = 100 * (rap - rand)
-    spread = 100 * max(acc["std"].get("rap") or 0.0, acc["std"].get("random") or 0.0)
-    seeds = len(acc["per_seed"]["rap"])
-    figures = f"{_pct(rap)} against {_pct(rand)} ({diff:+.1f} points; " + (
-        f"seed standard deviation up to {spread:.1f} points over {seeds} seeds)" if seeds > 1
-        else "a single seed, so no spread to compare with)")
-    if seeds > 1 and abs(diff) <= spread:
-        return (f"RAP and the random subset are within the seed spread of each other: {figures}. "
-                "On this run RAP did not beat random.")
-    if diff > 0:
-        return f"RAP beat the random subset of the same size: {figures}."
-    return f"RAP did not beat the random subset of the same size: {figures}."
-
-
-def resolution_sentence(report: dict[str, Any]) -> str:
-    """Whether this run can resolve a 3-point difference between RAP and random, said plainly."""
-    smallest = report["heldout_accuracy"].get("resolution")
+    smallest = effect.get("resolution")
+    said = f"RAP's subset scored {_pct(rap)} on the held-out rows against {_pct(rand)} for a random subset of its size"
     if smallest is None:
-        return "With fewer than two seeds of each subset this run cannot say how large a difference it could resolve."
-    verdict_3 = "can" if smallest <= 0.03 else "cannot"
-    return (f"This run resolves differences of {100 * smallest:.1f} points or more (twice the standard error of the "
-            f"paired RAP - random difference, from the seed spread and the held-out rows), so it {verdict_3} resolve "
-            "a 3-point difference.")
+        said += f" ({100 * (rap - rand):+.1f} points; one seed, so this run cannot say what difference is noise)."
+    elif effect.get("rap_beats_random"):
+        said += (f": {100 * (rap - rand):+.1f} points, more than the {100 * smallest:.1f} points this run can resolve "
+                 "(twice the standard error of the paired difference, over seeds and held-out rows). RAP beat random.")
+    else:
+        said += (f": {100 * (rap - rand):+.1f} points, within the {100 * smallest:.1f} points this run can resolve "
+                 "(twice the standard error of the paired difference, over seeds and held-out rows). This run cannot "
+                 "tell RAP from random.")
+    ratio = effect.get("full_to_rap_completions")
+    if full is not None and ratio:
+        matched = effect.get("rap_matches_full")
+        said += (f" Training on the full pool scored {_pct(full)}, generating {ratio:g} times RAP's completions; "
+                 + ("RAP matched it (within the resolution)." if matched else
+                    "RAP fell short of it." if matched is False else "one seed, so no resolution to compare with."))
+    gains = [f"{t} {100 * g['rap_gain_over_base']:+.1f} points" for t, g in (effect.get("per_type") or {}).items()
+             if g.get("rap_gain_over_base") is not None]
+    if gains:
+        said += " RAP's gain over the base model per planted type: " + ", ".join(gains) + "."
+    return said
 
 
-def accuracy_table(report: dict[str, Any]) -> str:
-    """The markdown table of held-out accuracy per arm (the README quotes it)."""
-    acc, training = report["heldout_accuracy"], report["training"]
+def _mix(counts: dict[str, int] | None) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) if counts else "-"
+
+
+def _mean_mix(per_seed: list[dict[str, int] | None]) -> str:
+    """The planted mix of the random subsets, averaged over seeds."""
+    found = [counts for counts in per_seed if counts]
+    if not found:
+        return "-"
+    types = sorted({t for counts in found for t in counts})
+    mean = {t: sum(counts.get(t, 0) for counts in found) / len(found) for t in types}
+    return ", ".join(f"{t} {v:.0f}" for t, v in mean.items()) + (" (mean of seeds)" if len(found) > 1 else "")
+
+
+def arms_table(report: dict[str, Any]) -> str:
+    """The table report.md opens with: per arm its rows and their planted mix, the share of GRPO groups
+    that carried signal, the compute (completions generated and seconds per run), and held-out
+    accuracy overall and per planted type (means over seeds)."""
+    acc, training, sel = report["heldout_accuracy"], report["training"], report["selection"]
     types = sorted({t for per in acc["per_type"].values() for t in per})
-    head = "| model | train rows | GRPO steps | accuracy (mean over seeds) | seeds | " + " | ".join(types) + " |"
-    lines = [head, "|" + "---|" * (5 + len(types))]
+    mixes = {"base": "-", "rap": _mix(sel.get("planted_kept")), "random": _mean_mix(sel["random"]["planted_kept"]),
+             "full": _mix(report["world"]["planted"]["pool"])}
+    head = ("| arm | rows | planted mix of the rows | groups with signal | completions | seconds | held-out accuracy | "
+            + " | ".join(types) + " |")
+    lines = [head, "|---|---:|---|---:|---:|---:|---:|" + "---:|" * len(types)]
     for arm in ("base", "rap", "random", "full"):
         if acc.get(arm) is None:
             continue
         runs = acc["per_seed"][arm]
-        seeds = ", ".join(f"{100 * v:.1f}" for v in runs) if arm != "base" else "-"
-        rows = "-" if arm == "base" else f"{training[arm]['rows']:,}"
-        steps = "-" if arm == "base" else f"{training[arm]['steps']:,}"
         shown = _pct(acc[arm]) + (f" ± {100 * acc['std'][arm]:.1f}" if arm != "base" and len(runs) > 1 else "")
         cells = [_pct(acc["per_type"].get(arm, {}).get(t)) for t in types]
-        lines.append(f"| {ARM_NAMES[arm]} | {rows} | {steps} | {shown} | {seeds} | " + " | ".join(cells) + " |")
+        if arm == "base":
+            front = ["-", "-", "-", "0", "-"]
+        else:
+            t = training[arm]
+            front = [f"{t['rows']:,}", mixes[arm], _per_seed(t.get("signal_share_mean"), [], percent=True),
+                     f"{t['completions']:,}", "-" if t["seconds_mean"] is None else f"{t['seconds_mean']:.1f}"]
+        lines.append(f"| {ARM_NAMES[arm]} | " + " | ".join(front) + f" | {shown} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -79,12 +101,15 @@ def _markdown(report: dict[str, Any], selection_md: str) -> str:
     if report["fast"]:
         lines += ["**This is a `--fast` smoke run**: a short warm-up that teaches the answer format and little else, "
                   "few rows, one seed. It shows that every stage runs; its accuracies say nothing about RAP.", ""]
-    lines += [f"**Scorer.** {skills_line(report['scorer'])}", "",
-              f"**Verdict.** {verdict(report)} {resolution_sentence(report)}", "",
-              "## Held-out accuracy", "",
-              f"Greedy answers on {report['heldout_accuracy']['rows']} held-out rows, graded by the `answer_accuracy` "
-              "metric; by planted type on the right. ± is the standard deviation over seeds.", "",
-              accuracy_table(report), "",
+    lines += [arms_table(report), "",
+              f"Per arm: the rows it trains on and their planted types; the share of GRPO groups (a prompt's "
+              f"{report['training']['settings']['num_generations']} rollouts) whose rewards differ, the only ones that "
+              "move the model; the completions GRPO generated and the seconds it took, per run; greedy accuracy on "
+              f"{report['heldout_accuracy']['rows']} held-out rows (the `answer_accuracy` metric), overall "
+              "(± the standard deviation over seeds) and per planted type.", "",
+              f"**Verdict.** {verdict(report)}", "",
+              "![held-out accuracy against completions](plots/accuracy_vs_completions.png)", "",
+              f"**Scorer.** {skills_line(report['scorer'])}", "",
               "![held-out accuracy](plots/heldout_accuracy.png)", "",
               "## World", "",
               f"Source: {world['source']}. Pool rows: {world['rows']['pool']}, held-out rows: {world['rows']['heldout']}."]
@@ -227,6 +252,31 @@ def signal_figure(report: dict[str, Any]):
     return fig
 
 
+def compute_figure(report: dict[str, Any]):
+    """Held-out accuracy against the completions GRPO generated, one point per arm and seed (the base
+    model at 0), as the paper's main table sets accuracy beside compute."""
+    from matplotlib.figure import Figure
+
+    acc, training = report["heldout_accuracy"], report["training"]
+    fig = Figure(figsize=(5.5, 3.8))
+    ax = fig.subplots()
+    arms = [arm for arm in ("base", "rap", "random", "full") if acc["per_seed"].get(arm)]
+    spent = {arm: 0 if arm == "base" else training[arm]["completions"] for arm in arms}
+    nudge = 0.012 * max(max(spent.values()), 1)  # the two subsets spend the same: draw them side by side
+    for arm in arms:
+        seeds = acc["per_seed"][arm]
+        x = spent[arm] + {"rap": -nudge, "random": nudge}.get(arm, 0.0)
+        ax.scatter([x] * len(seeds), seeds, color=ARM_COLOURS[arm], s=36, alpha=0.8, label=ARM_NAMES[arm], zorder=3)
+        ax.hlines(acc[arm], x - nudge, x + nudge, color=ARM_COLOURS[arm], linewidth=2)  # the mean over seeds
+    ax.set_xlabel("completions generated in GRPO (per run)")
+    ax.set_ylabel("held-out accuracy")
+    ax.set_title("Held-out accuracy against GRPO compute\n(a dot per seed, a bar at the mean)", fontsize=9)
+    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def timings_figure(report: dict[str, Any]):
     """Horizontal bars of seconds per stage."""
     from matplotlib.figure import Figure
@@ -249,6 +299,7 @@ def write_report(report: dict[str, Any], rap_selection, out: Path) -> dict[str, 
     accuracy_figure(report).savefig(plots / "heldout_accuracy.png", dpi=110)
     timings_figure(report).savefig(plots / "timings.png", dpi=110)
     signal_figure(report).savefig(plots / "training_signal.png", dpi=110)
+    compute_figure(report).savefig(plots / "accuracy_vs_completions.png", dpi=110)
     paths = {"json": out / "report.json", "markdown": out / "report.md"}
     paths["json"].write_text(json.dumps(report, indent=2) + "\n")
     paths["markdown"].write_text(_markdown(report, rap_selection.report.to_markdown()))

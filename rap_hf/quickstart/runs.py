@@ -38,6 +38,12 @@ def training_steps(rows: int, config: QuickstartConfig) -> int:
     return max(config.min_steps_or_default(), math.ceil(config.epochs * rows / prompts_per_step(rows, config)))
 
 
+def completions(rows: int, steps: int, config: QuickstartConfig) -> int:
+    """Completions GRPO generates in `steps` steps on a set of `rows` prompts: the arm's compute, as
+    the paper's main table counts it (one generation batch per optimiser step here)."""
+    return steps * prompts_per_step(rows, config) * config.num_generations if rows else 0
+
+
 RUN_FILE = "rap_quickstart_run.json"
 
 
@@ -95,10 +101,12 @@ def train_arm(model: str, rows, *, steps: int, seed: int, config: QuickstartConf
     trainer.save_model(str(output_dir))
     trainer.processing_class.save_pretrained(str(output_dir))
     rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
-    facts = {"rows": len(trainer.train_dataset), "steps": trainer.state.global_step, "seconds": round(seconds, 2),
+    per_step = completions(len(rows), 1, config)
+    facts = {"rows": len(trainer.train_dataset), "steps": trainer.state.global_step,
+             "completions": completions(len(rows), trainer.state.global_step, config), "seconds": round(seconds, 2),
              "mean_reward_first": round(rewards[0], 4) if rewards else None,
              "mean_reward_last": round(rewards[-1], 4) if rewards else None,
-             **training_signal(trainer.state.log_history, config.num_generations * prompts_per_step(len(rows), config))}
+             **training_signal(trainer.state.log_history, per_step)}
     record.write_text(json.dumps({"key": key, "facts": facts}, indent=2))
     return {**facts, "reused": False}
 
