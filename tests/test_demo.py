@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,13 @@ def test_overview_counts_follow_the_thresholds(data):
     assert len(reasons) == 24 and set(reasons.values()) <= set(REASONS)
     cde_axis = next(ax for ax in figure.axes if ax.get_title().startswith("CDE"))
     assert [line.get_xdata()[0] for line in cde_axis.lines] == [0.5]  # lambda_c drawn where it is
+    # The embedded world's truth beside the decisions: rows and rows kept per planted type.
+    planted = Counter(data.scored["rap_planted"])
+    kept = Counter(p for p, i in zip(data.scored["rap_planted"], data.scored["rap_id"])
+                   if reasons[i] in ("kept", "kept_replacement"))
+    assert "| planted type (the world's truth) | rows | kept | share kept |" in headline
+    for kind, rows in planted.items():
+        assert f"| {kind} | {rows} | {kept[kind]} | {100 * kept[kind] / rows:.0f} % |" in headline
 
     looser, _, _, _ = overview(data, -1.0, 0.1)
     assert f"Kept {select(data.scored, cde_threshold=-1.0).report.kept} of 24" in looser

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from ..data.images import ImageDecodeError, decode_row_images, to_image_ref
-from ..selection import REASON_MEANINGS, Selection, select
+from ..selection import KEPT_REASONS, REASON_MEANINGS, Selection, select
 from .data import SELECT_COLUMNS, DemoData
 
 ALL_REASONS = "all reasons"
@@ -56,7 +56,23 @@ def overview(data: DemoData, cde_threshold: float, ace_threshold: float, drm_aut
     table = [[reason, count, f"{100 * count / report.total:.1f} %" if report.total else "0.0 %",
               REASON_MEANINGS.get(reason, "")] for reason, count in report.counts.items()]
     reasons = dict(zip(selection.decisions["rap_id"], selection.decisions["rap_reason"]))
-    return headline, table, report.figure(), reasons
+    return headline + planted_kept(data.scored, reasons), table, report.figure(), reasons
+
+
+def planted_kept(scored, reasons: dict[str, str]) -> str:
+    """Rows kept per planted type, as a Markdown table (empty for rows without `rap_planted`): on the
+    embedded world, whether the selection found the rows GRPO can still improve (`learnable`)."""
+    if "rap_planted" not in scored.column_names:
+        return ""
+    rows: dict[str, list[int]] = {}
+    for rap_id, planted in zip(scored["rap_id"], scored["rap_planted"]):
+        counts = rows.setdefault(planted, [0, 0])
+        counts[0] += 1
+        counts[1] += reasons.get(rap_id) in KEPT_REASONS
+    lines = ["", "", "| planted type (the world's truth) | rows | kept | share kept |", "|---|---:|---:|---:|"]
+    lines += [f"| {planted} | {total} | {kept} | {100 * kept / total:.0f} % |"
+              for planted, (total, kept) in sorted(rows.items())]
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- explorer
