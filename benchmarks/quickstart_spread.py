@@ -91,7 +91,9 @@ def run_condition(name: str, root: Path, python: str = sys.executable) -> dict:
     if result.returncode != 0:
         raise RuntimeError(f"{name}: {' '.join(command)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
     report = json.loads((out / "report.json").read_text())
-    return {"command": " ".join(command[1:]), "env": condition["env"], "wall_seconds": round(seconds, 1),
+    # The command as a user types it: the run's own folders are temporary.
+    return {"command": " ".join(["rap-hf", "quickstart", *condition["args"]]), "env": condition["env"],
+            "wall_seconds": round(seconds, 1),
             **key_figures(report)}
 
 
