@@ -127,7 +127,7 @@ def rap_effect(accuracy: dict[str, Any], training: dict[str, Any]) -> dict[str, 
     def diff(a: float | None, b: float | None) -> float | None:
         return round(a - b, 4) if a is not None and b is not None else None
 
-    rap, rand, full, base = (accuracy.get(arm) for arm in ("rap", "random", "full", "base"))
+    rap, rand, full = (accuracy.get(arm) for arm in ("rap", "random", "full"))
     smallest = accuracy.get("resolution")
     spent = {arm: training[arm].get("completions") for arm in ARMS}
     over_random, over_full = diff(rap, rand), diff(rap, full)
