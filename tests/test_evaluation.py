@@ -1,6 +1,7 @@
 """Answer-accuracy evaluation: the `evaluate` metric module, `evaluate_model` and `rap-hf eval`."""
 
 import json
+from collections import Counter
 
 import evaluate
 import pytest
@@ -136,10 +137,12 @@ def _answering_model(model_path, answer: str):
 
 
 def test_evaluate_model_counts_known_answers(tiny_vlm_paths, world):
-    """A model that always answers red: accuracy is exactly the share of gradable red rows."""
-    model, processor = _answering_model(tiny_vlm_paths["qwen2_5_vl"], "\\boxed{red}")
+    """A model that always gives one answer (the commonest among the gradable rows): accuracy is
+    exactly the share of gradable rows with that answer."""
     rows = world["test"]
     edits = {0: {"images": CORRUPT}, 1: {"question": "word " * 5000}, 3: {"answer": ""}}
+    given = Counter(a for i, a in enumerate(rows["answer"]) if i not in edits).most_common(1)[0][0]
+    model, processor = _answering_model(tiny_vlm_paths["qwen2_5_vl"], f"\\boxed{{{given}}}")
     rows = rows.map(lambda row, i: edits.get(i, {}), with_indices=True, features=rows.features)
     result = evaluate_model(model, rows, processor=processor, max_new_tokens=12, batch_size=5, show_progress=False,
                             dataset_name="rap-hf/visual-world", split="test", min_pixels=None, max_pixels=None)
@@ -149,8 +152,8 @@ def test_evaluate_model_counts_known_answers(tiny_vlm_paths, world):
     assert "could not be decoded" in errors[0]
     assert "PromptTooLong" in errors[1] and "4096 positions" in errors[1]
     assert errors[3].startswith("empty answer")
-    assert all(r == "\\boxed{red}" for i, r in enumerate(out["response"]) if i not in errors)
-    expected = [i not in errors and a == "red" for i, a in enumerate(rows["answer"])]
+    assert all(r == f"\\boxed{{{given}}}" for i, r in enumerate(out["response"]) if i not in errors)
+    expected = [i not in errors and a == given for i, a in enumerate(rows["answer"])]
     assert sum(expected) > 0  # the known result is not the trivial zero
     assert out["correct"] == expected
     summary = result.summary

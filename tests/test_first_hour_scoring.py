@@ -80,7 +80,9 @@ def test_ctrl_c_keeps_the_finished_shards_says_so_in_one_line_and_the_same_comma
     out = tmp_path / "scored"
     command = [sys.executable, "-m", "rap_hf", "score", "--model", str(tiny_vlm_paths["qwen2_5_vl"]),
                "--dataset", str(rows_dir), "--output", str(out), *FLAGS, "--shard-rows", "1", "--map-batch-size", "1",
-               "--num-rollouts", "4", "--max-new-tokens", "24"]
+               # 16 rollouts: the random model often stops at once; at 4 the 8 rows took 1.5 s, which a busy
+               # machine can finish between the first shard and the interrupt.
+               "--num-rollouts", "16", "--max-new-tokens", "24"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     shards = out.with_name("scored.shards")
