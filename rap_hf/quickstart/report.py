@@ -34,13 +34,11 @@ def verdict(report: dict[str, Any]) -> str:
     said = f"RAP's subset scored {_pct(rap)} on the held-out rows against {_pct(rand)} for a random subset of its size"
     if smallest is None:
         said += f" ({100 * (rap - rand):+.1f} points; one seed, so this run cannot say what difference is noise)."
-    elif effect.get("rap_beats_random"):
-        said += (f": {100 * (rap - rand):+.1f} points, more than the {100 * smallest:.1f} points this run can resolve "
-                 "(twice the standard error of the paired difference, over seeds and held-out rows). RAP beat random.")
     else:
-        said += (f": {100 * (rap - rand):+.1f} points, within the {100 * smallest:.1f} points this run can resolve "
-                 "(twice the standard error of the paired difference, over seeds and held-out rows). This run cannot "
-                 "tell RAP from random.")
+        beat = effect.get("rap_beats_random")
+        said += (f": {100 * (rap - rand):+.1f} points, {'more than' if beat else 'within'} the {100 * smallest:.1f} "
+                 "points this run can resolve (twice the standard error of the paired difference, over seeds and "
+                 "held-out rows). " + ("RAP beat random." if beat else "This run cannot tell RAP from random."))
     ratio = effect.get("full_to_rap_completions")
     if full is not None and ratio:
         matched = effect.get("rap_matches_full")
@@ -114,8 +112,7 @@ def _markdown(report: dict[str, Any], selection_md: str) -> str:
               "## World", "",
               f"Source: {world['source']}. Pool rows: {world['rows']['pool']}, held-out rows: {world['rows']['heldout']}."]
     if world["planted"]["pool"]:
-        lines.append("Planted types in the pool: " + ", ".join(f"{k} {v}" for k, v in world["planted"]["pool"].items())
-                     + ".")
+        lines.append("Planted types in the pool: " + _mix(world["planted"]["pool"]) + ".")
     lines += ["", "## Scorer", ""]
     params = scorer.get("parameters")
     lines.append(f"Model: `{scorer['model']}`" + (f", {params:,} parameters." if params else "."))
@@ -133,9 +130,8 @@ def _markdown(report: dict[str, Any], selection_md: str) -> str:
     lines += ["", "## Selection", "", selection_md,
               "![score distributions](plots/score_distributions.png)", ""]
     if sel.get("planted_kept"):
-        lines.append("Planted types kept: RAP " + ", ".join(f"{k} {v}" for k, v in sel["planted_kept"].items())
-                     + "; pass-rate band " + ", ".join(f"{k} {v}" for k, v in (sel["pass_rate_band"]["planted_kept"] or {}).items())
-                     + f" ({sel['pass_rate_band']['kept']} rows).")
+        lines.append(f"Planted types kept: RAP {_mix(sel['planted_kept'])}; pass-rate band "
+                     f"{_mix(sel['pass_rate_band']['planted_kept'])} ({sel['pass_rate_band']['kept']} rows).")
         lines.append("")
     ace = sel.get("ace")
     if ace:
