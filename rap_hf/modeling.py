@@ -90,9 +90,26 @@ def load_processor(ref: str | os.PathLike, *, min_pixels: int | None = None, max
     processor = AutoProcessor.from_pretrained(str(ref), **options)
     bounds = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v is not None}
     explicit = {"size", "min_pixels", "max_pixels"} & set(options)
-    if bounds and not explicit and takes_pixel_bounds(getattr(processor, "image_processor", None)):
-        processor = AutoProcessor.from_pretrained(str(ref), **options, **bounds)
+    image_processor = getattr(processor, "image_processor", None)
+    if bounds and not explicit and takes_pixel_bounds(image_processor):
+        processor = AutoProcessor.from_pretrained(str(ref), **options, size=pixel_area_size(image_processor, bounds))
     return processor
+
+
+def pixel_area_size(image_processor, bounds: Mapping[str, int]) -> dict[str, int]:
+    """The `size` that holds pixel bounds for an image processor that resizes by pixel area: its
+    current `size` with `shortest_edge` set to `min_pixels` and `longest_edge` to `max_pixels`.
+
+    (transformers 5 reads these bounds from `size`; `min_pixels` / `max_pixels` given to
+    `from_pretrained` still work, but reach every processor call, which warns that they are
+    deprecated.)"""
+    current = getattr(image_processor, "size", None) or {}
+    size = {key: value for key, value in dict(current).items() if value is not None}
+    if "min_pixels" in bounds:
+        size["shortest_edge"] = bounds["min_pixels"]
+    if "max_pixels" in bounds:
+        size["longest_edge"] = bounds["max_pixels"]
+    return {key: size[key] for key in ("shortest_edge", "longest_edge") if key in size}
 
 
 def load_vlm(model_ref: str | os.PathLike, *, device: torch.device, dtype: torch.dtype,

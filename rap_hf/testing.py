@@ -221,8 +221,11 @@ def _qwen_processor(processor_cls, tokenizer, size: TinyVLMSize):
     pixels = size.image_size * size.image_size
     # Images are resized to about image_size^2 pixels (aspect kept, sides multiples of 28), so a
     # square image costs (image_size / 28)^2 tokens whatever its original size.
-    image_processor = Qwen2VLImageProcessor(min_pixels=pixels, max_pixels=pixels, patch_size=14, merge_size=2)
-    video_processor = Qwen2VLVideoProcessor(min_pixels=pixels, max_pixels=pixels * 4, patch_size=14, merge_size=2)
+    # These processors read their pixel bounds from `size` (shortest_edge: fewest pixels, longest_edge: most).
+    image_processor = Qwen2VLImageProcessor(size={"shortest_edge": pixels, "longest_edge": pixels}, patch_size=14,
+                                            merge_size=2)
+    video_processor = Qwen2VLVideoProcessor(size={"shortest_edge": pixels, "longest_edge": pixels * 4}, patch_size=14,
+                                            merge_size=2)
     return processor_cls(
         image_processor=image_processor,
         tokenizer=tokenizer,

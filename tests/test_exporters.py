@@ -111,7 +111,7 @@ def test_stock_grpo_trainer_trains_on_to_trl_output(tiny_vlm_paths, world, tmp_p
     args = GRPOConfig(
         output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, max_steps=2, per_device_train_batch_size=4,
         num_generations=4, max_completion_length=12, learning_rate=0.1, logging_steps=1, report_to=[],
-        save_strategy="no", gradient_checkpointing=False, seed=0,
+        save_strategy="no", activation_checkpointing=False, seed=0,
     )
     trainer = GRPOTrainer(model=model, reward_funcs=reward, args=args, train_dataset=train, processing_class=processor)
     trainer.train()

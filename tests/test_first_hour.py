@@ -236,7 +236,7 @@ def test_an_empty_replacement_pool_stays_a_warning(tiny_vlm_paths, world, tmp_pa
     """Needs a tiny model (the trainer loads it)."""
     from rap_hf import RAPGRPOConfig, RAPGRPOTrainer
 
-    args = RAPGRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, gradient_checkpointing=False,
+    args = RAPGRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, activation_checkpointing=False,
                          per_device_train_batch_size=4, num_generations=2, max_completion_length=8, max_steps=1,
                          report_to=[], save_strategy="no", min_pixels=None, max_pixels=None)
     with caplog.at_level(logging.WARNING, logger="rap_hf.training.trainer"):

@@ -72,7 +72,7 @@ def selection(world):
 def _pixels(image):
     if isinstance(image, dict):
         image = Image.open(io.BytesIO(image["bytes"]))
-    return list(image.convert("RGB").getdata())
+    return list(image.convert("RGB").get_flattened_data())
 
 
 def _no_token_anywhere(caplog, capsys, files: dict[str, bytes]):
@@ -162,7 +162,7 @@ def test_a_second_push_replaces_the_first(selection, world, tmp_path, monkeypatc
 @pytest.mark.slow
 def test_push_checkpoint_from_a_trainer(tiny_vlm_paths, selection, tmp_path, caplog, capsys):
     model_dir = tiny_vlm_paths["qwen2_5_vl"]
-    args = RAPGRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, gradient_checkpointing=False,
+    args = RAPGRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, activation_checkpointing=False,
                          per_device_train_batch_size=4, num_generations=2, max_completion_length=8, max_steps=2,
                          report_to=[], save_strategy="no", learning_rate=0.05, beta=0.01, min_pixels=None,
                          max_pixels=None)
@@ -398,7 +398,7 @@ def test_a_training_record_keeps_rewards_compute_and_a_local_base(tiny_vlm_paths
     the folder as `rap-hf push checkpoint --folder` does."""
     from rap_hf.hub import TRAINING_RECORD, save_training_record
 
-    args = RAPGRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, gradient_checkpointing=False,
+    args = RAPGRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, activation_checkpointing=False,
                          per_device_train_batch_size=4, num_generations=2, max_completion_length=8, max_steps=2,
                          report_to=[], save_strategy="no", learning_rate=0.05, beta=0.01, min_pixels=None,
                          max_pixels=None)

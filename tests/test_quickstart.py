@@ -40,7 +40,14 @@ def run(tmp_path_factory):
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
-    return {"out": out, "stdout": result.stdout, "report": report, "cache": root / "cache"}
+    return {"out": out, "stdout": result.stdout, "stderr": result.stderr, "report": report, "cache": root / "cache"}
+
+
+def test_it_prints_no_deprecation_warning(run):
+    """Nothing deprecated is called on the way: no FutureWarning or DeprecationWarning reaches the user
+    (pixel bounds go through the processor's `size`, the world is ordered without `Dataset.sort`)."""
+    for category in ("FutureWarning", "DeprecationWarning"):
+        assert category not in run["stderr"] and category not in run["stdout"], run["stderr"][-3000:]
 
 
 def test_a_line_per_stage(run):

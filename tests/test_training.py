@@ -23,7 +23,7 @@ SCRIPTS = Path(__file__).parent / "scripts"
 
 def _args(tmp_path, **overrides):
     values = dict(
-        output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, gradient_checkpointing=False, seed=0,
+        output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, activation_checkpointing=False, seed=0,
         per_device_train_batch_size=4, num_generations=2, max_completion_length=8, learning_rate=0.05,
         logging_steps=1, report_to=[], save_strategy="no", max_steps=2,
         min_pixels=None, max_pixels=None,  # the tiny models' own small resolution
@@ -99,7 +99,7 @@ def test_stock_grpo_trainer_trains_with_rap_reward(tiny_vlm_paths, world, tmp_pa
 
     model, processor = _load(tiny_vlm_paths["qwen2_5_vl"])
     args = GRPOConfig(**{k: v for k, v in _args(tmp_path).to_dict().items()
-                         if k in ("output_dir", "use_cpu", "bf16", "gradient_checkpointing", "seed", "num_generations",
+                         if k in ("output_dir", "use_cpu", "bf16", "activation_checkpointing", "seed", "num_generations",
                                   "per_device_train_batch_size", "max_completion_length", "learning_rate",
                                   "logging_steps", "report_to", "save_strategy", "max_steps")})
     trainer = GRPOTrainer(model=model, reward_funcs=rap_reward, args=args, processing_class=processor,

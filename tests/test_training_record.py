@@ -22,8 +22,8 @@ HISTORY = [{"step": 1, "loss": 0.1, "rewards/accuracy/mean": 0.2, "rewards/forma
 
 
 def _args(tmp_path: Path) -> GRPOConfig:
-    return GRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, num_generations=2,
-                      per_device_train_batch_size=2, learning_rate=0.05, beta=0.01, report_to=[],
+    return GRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, activation_checkpointing=False,
+                      num_generations=2, per_device_train_batch_size=2, learning_rate=0.05, beta=0.01, report_to=[],
                       lr_scheduler_type="constant", reward_weights=[1.0, 0.5])
 
 
@@ -91,7 +91,7 @@ def trained(tiny_vlm_paths, world, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("trained") / "out"
     selection = select(hand_scored(world["train"], [5, 4, 3, 1, 0, 2], [0, 0, 3, 0, 0, 2]))
-    args = RAPGRPOConfig(output_dir=str(out), use_cpu=True, bf16=False, gradient_checkpointing=False,
+    args = RAPGRPOConfig(output_dir=str(out), use_cpu=True, bf16=False, activation_checkpointing=False,
                          per_device_train_batch_size=4, num_generations=2, max_completion_length=8, max_steps=2,
                          report_to=[], logging_steps=1, save_strategy="steps", save_steps=2, learning_rate=0.05, beta=0.01,
                          min_pixels=None, max_pixels=None, replace_solved=True)

@@ -195,5 +195,11 @@ def make_visual_world(
     ds = Dataset.from_dict(rows, features=features)
     n_test = max(1, min(n - 1, round(n * test_fraction)))
     split = ds.train_test_split(test_size=n_test, seed=seed, shuffle=True)
-    # Keep each split in id order: stable, readable, and independent of the shuffle's internals.
-    return DatasetDict(train=split["train"].sort("rap_id"), test=split["test"].sort("rap_id"))
+    return DatasetDict(train=_in_id_order(split["train"]), test=_in_id_order(split["test"]))
+
+
+def _in_id_order(ds: Dataset) -> Dataset:
+    """`ds` in `rap_id` order: stable, readable, and independent of the shuffle's internals.
+    (`Dataset.sort` would do it, but passes pyarrow an option pyarrow 25 deprecates.)"""
+    ids = ds["rap_id"]
+    return ds.select(sorted(range(len(ds)), key=ids.__getitem__))

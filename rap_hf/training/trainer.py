@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from typing import Any
 
 from accelerate.utils import gather_object
@@ -252,7 +253,12 @@ class RAPGRPOTrainer(GRPOTrainer):
                     self._resume_state = json.load(f)
             else:
                 logger.warning("%s has no %s: replacement restarts from the selected rows.", checkpoint, STATE_FILE)
-        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+        with warnings.catch_warnings():
+            # TRL reads `model.is_gradient_checkpointing` at every generation, which transformers 5 renamed:
+            # a FutureWarning per step that no caller of ours can act on (it is TRL's call).
+            warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated",
+                                    category=FutureWarning)
+            return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
 
 def _processor_at_resolution(model, args):

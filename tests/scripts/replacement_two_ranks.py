@@ -39,7 +39,7 @@ def main(model_dir: str, out_dir: str) -> None:
         return values
 
     args = RAPGRPOConfig(
-        output_dir=os.path.join(out_dir, "train"), use_cpu=True, bf16=False, gradient_checkpointing=False, seed=0,
+        output_dir=os.path.join(out_dir, "train"), use_cpu=True, bf16=False, activation_checkpointing=False, seed=0,
         per_device_train_batch_size=2, num_generations=4, max_completion_length=6, learning_rate=0.05,
         num_train_epochs=2, logging_steps=1, report_to=[], save_strategy="no", replacement_reward="oracle",
     )
