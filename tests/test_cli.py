@@ -314,7 +314,7 @@ def test_eval_command_passes_its_flags_as_an_eval_config(tmp_path, monkeypatch, 
                  "--choices", "opts", "--image-root", "/pics"]) == 0
     assert calls["mapping"] == {"preset": "mathvista", "question": "q", "answer": "gt",
                                 "images": ["image_1", "image_2"], "id": "key", "choices": "opts",
-                                "image_root": "/pics"}
+                                "image_root": ["/pics"], "fetch_images": False}
     assert main(["eval", "--model", "m", "--dataset", "d", "--output", str(tmp_path), "--dtype", "float64"]) == 1
     assert capsys.readouterr().err.startswith("rap-hf eval: error: dtype must be")
 

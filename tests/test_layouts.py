@@ -539,8 +539,15 @@ def test_column_mapping():
     mapping = ColumnMapping(question="q", images="image_1, image_2", image_root="pics")
     assert mapping.rap_format_kwargs() == {"preset": "auto", "question": "q", "answer": None,
                                            "images": ["image_1", "image_2"], "id": None, "choices": None,
-                                           "image_root": "pics"}
+                                           "image_root": ["pics"], "fetch_images": False}
     assert mapping.explicit and not ColumnMapping().explicit
+    assert ColumnMapping(fetch_images=True).explicit
+    from rap_hf.cli import command_parser
+
+    (flags,) = command_parser("convert").parse_args_and_config(
+        ["--dataset", "rows.csv", "--out", "x", "--image-root", "pics", "--image-root", "/cluster/old=/data/new",
+         "--fetch-images"])[:1]
+    assert flags.image_root == ["pics", "/cluster/old=/data/new"] and flags.fetch_images is True
     with pytest.raises(ValueError, match="Unknown preset 'coco'"):
         ColumnMapping(preset="coco")
 

@@ -48,11 +48,18 @@ class ColumnMapping(ConfigMixin):
     choices: str | None = field(default=None, metadata={
         "help": "Source column of the multiple-choice options (a list, a list written as text, or a dict), rendered "
                 "into the question as (A) ... lines."})
-    image_root: str | None = field(default=None, metadata={
+    image_root: list[str] | None = field(default=None, metadata={
         "help": "Folder relative image paths are resolved against (default: the folder of the data file the rows "
-                "were read from)."})
+                "were read from; its images/ subfolder is also tried), and/or OLD=NEW to read absolute paths or URLs "
+                "under OLD from NEW instead (e.g. --image-root /cluster/share/MM-Eureka=/data/mm-eureka). Repeat it for "
+                "several.", "action": "extend"})
+    fetch_images: bool = field(default=False, metadata={
+        "help": "Download images given as http(s) URLs into the rows (each once, with retries and a cache in "
+                "~/.cache/rap_hf/images or $RAP_HF_IMAGE_CACHE); without it such rows fail alone, with a rap_error."})
 
     def __post_init__(self) -> None:
+        if isinstance(self.image_root, str):
+            self.image_root = [self.image_root]
         if self.preset != AUTO:
             get_layout(self.preset)  # a name no layout is registered under is an error now, not at conversion
 
@@ -67,11 +74,12 @@ class ColumnMapping(ConfigMixin):
         if images is not None and "," in images:
             images = [name.strip() for name in images.split(",") if name.strip()]
         return {"preset": self.preset, "question": self.question, "answer": self.answer, "images": images,
-                "id": self.id, "choices": self.choices, "image_root": self.image_root}
+                "id": self.id, "choices": self.choices, "image_root": self.image_root,
+                "fetch_images": self.fetch_images}
 
 
 def is_explicit(kwargs: Mapping[str, Any]) -> bool:
     """Whether `to_rap_format` keyword arguments map anything: a preset other than auto, a column, an
     image folder (any value other than the default of its argument)."""
-    defaults = {"preset": AUTO, "layout": None}
+    defaults = {"preset": AUTO, "layout": None, "fetch_images": False}
     return any(value != defaults.get(name) for name, value in kwargs.items())

@@ -9,6 +9,8 @@ copies nothing changed, make ids unique and put the canonical columns first.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +28,7 @@ from .conversion_report import (
     row_facts,
     warn_missing_answers,
 )
+from .image_sources import ImageSources
 from .layouts import AUTO, Layout, SourceColumns, detect_layout, get_layout, mapping_error
 
 logger = logging.getLogger(LOGGER_NAME)
@@ -45,15 +48,16 @@ def to_rap_format(
     *,
     layout: str | Layout | None = None,
     choices: str | None = None,
-    image_root: str | None = None,
+    image_root: str | Sequence[str] | Mapping[str, str] | None = None,
+    fetch_images: bool = False,
     num_proc: int | None = None,
 ):
     """Convert a dataset to canonical RAP rows, keeping every source column.
 
-    Layouts recognised with `preset="auto"` (README, "Canonical rows"): canonical rows, TRL,
-    MM-Eureka, EasyR1 (geometry3k, ThinkLite-VL), verl, ScienceQA and any `question` + `answer`
-    layout (MathVista, MMMU and MMMU-Pro, MathVerse, ViRL39K, imagefolder metadata, your CSV), then
-    any layout registered since (`rap_hf.data.layouts.register_layout`).
+    Layouts recognised with `preset="auto"` (docs/your-data.md): canonical rows, TRL, MM-Eureka,
+    EasyR1 (geometry3k, ThinkLite-VL), verl, ScienceQA, MathVerse and any `question` + `answer`
+    layout (MathVista, MMMU and MMMU-Pro, ViRL39K, imagefolder metadata, your CSV), then any layout
+    registered since (`rap_hf.data.layouts.register_layout`).
     Images come from numbered columns (`image_1` .. `image_N`, in numeric order, empty ones
     skipped), else the first of `IMAGE_COLUMNS` present (images, paths, bytes, lists of them, lists
     written as text); options from `choices` or `options`.
@@ -70,10 +74,16 @@ def to_rap_format(
             of your own (registered or not).
         choices: Source column of multiple-choice options, rendered into the question as
             `(A) ...` lines; an answer equal to an option (or its 0-based index) becomes its letter.
-        image_root: Folder that relative image paths are resolved against. Default: the folder of
+        image_root: Folder that relative image paths are resolved against (then its `images/`
+            subfolder, where MathVista's and MathVerse's archives unpack). Default: the folder of
             the data file the rows were read from by `rap_hf.data.io.load_rows`; rows built another
             way (e.g. `datasets.load_dataset("csv", data_files=...)`, which does not record its file)
-            keep relative paths as they are, with a warning, unless this is given.
+            keep relative paths as they are, with a warning, unless this is given. It may also hold
+            re-root rules for absolute paths and URLs, `"OLD=NEW"` or a mapping `{OLD: NEW}` (a path
+            under OLD is read under NEW), or a list of one folder and such rules.
+        fetch_images: Download images given as http(s) URLs into the rows (each once, with retries
+            and a cache: `rap_hf.data.remote_images`). Without it a URL is kept and its row fails
+            alone when decoded, with a `rap_error` that says so.
         num_proc: Processes for the conversion `map`.
 
     Returns:
@@ -93,7 +103,8 @@ def to_rap_format(
 
     if isinstance(ds, DatasetDict):
         return DatasetDict({split: to_rap_format(part, preset, question, answer, images, id, layout=layout,
-                                                 choices=choices, image_root=image_root, num_proc=num_proc)
+                                                 choices=choices, image_root=image_root, fetch_images=fetch_images,
+                                                 num_proc=num_proc)
                             for split, part in ds.items()})
     columns = list(ds.column_names)
     image_cols = _image_columns_argument(images, columns)
@@ -102,7 +113,7 @@ def to_rap_format(
     chosen = _choose_layout(columns, wanted, mapped=bool(question and answer))
     source = _source_columns(chosen, columns, question=question, answer=answer, images=image_cols, id=id,
                              choices=choices)
-    plan = ConversionPlan.for_dataset(ds, chosen, source, image_root, auto=wanted == AUTO)
+    plan = ConversionPlan.for_dataset(ds, chosen, source, image_root, fetch=fetch_images, auto=wanted == AUTO)
     for column in source.images:
         ds = ds.cast_column(column, undecoded(ds.features[column]))
     features = plan.features(ds)
@@ -112,7 +123,7 @@ def to_rap_format(
         return _empty_canonical(ds, features, dropped=plan.temporary_columns)
     converted = ds.map(plan.convert_batch, batched=True, with_indices=True, features=Features(features),
                        remove_columns=[c for c in source.images if c != "images"], num_proc=num_proc,
-                       desc="to_rap_format")
+                       desc="to_rap_format", load_from_cache_file=not fetch_images)  # a failed fetch is retried
     return plan.finish(converted)
 
 
@@ -165,7 +176,7 @@ def _choose_layout(columns: Sequence[str], wanted: str | Layout, *, mapped: bool
 def _source_columns(layout: Layout, columns: Sequence[str], **named: Any) -> SourceColumns:
     """The layout's source columns, refused when there is no question or no answer to read."""
     source = layout.source_columns(columns, **named)
-    if source.question is None and source.messages is None:
+    if source.question is None and source.messages is None and source.default_question is None:
         raise mapping_error(columns)
     if source.answer is None:
         raise ValueError(f"No answer column found. Columns found: {', '.join(columns)}; name it with --answer "
@@ -180,7 +191,8 @@ class ConversionPlan:
 
     layout: Layout
     source: SourceColumns
-    image_root: str | None
+    images: ImageSources
+    """Where the rows' image paths point (the folder, re-root rules, whether URLs are fetched)."""
     emit_choices: bool
     """Options named by another column are also written as `choices`, where the scorer looks for them."""
     shadowed: list[str]
@@ -193,7 +205,7 @@ class ConversionPlan:
     auto: bool
 
     @classmethod
-    def for_dataset(cls, ds, layout: Layout, source: SourceColumns, image_root: str | None, *,
+    def for_dataset(cls, ds, layout: Layout, source: SourceColumns, image_root: Any, *, fetch: bool = False,
                     auto: bool) -> ConversionPlan:
         """The plan for `ds`; refuses (in auto mode) when no image column was found while one looks like images."""
         columns = list(ds.column_names)
@@ -201,12 +213,11 @@ class ConversionPlan:
         unused = [c for c in columns if c not in used and looks_like_images(ds, c)]
         if auto and not source.images and source.messages is None and unused:
             raise refusal(unused, "no image column of a known layout was found")
-        if image_root is None:
-            from .io import source_folder
+        from .io import source_folder
 
-            image_root = source_folder(ds)
         return cls(
-            layout=layout, source=source, image_root=image_root,
+            layout=layout, source=source, images=ImageSources.parse(image_root, default_folder=source_folder(ds),
+                                                                    fetch=fetch),
             emit_choices=source.choices is not None and source.choices != "choices" and "choices" not in columns,
             shadowed=[c for c in ("rap_id", "question", "answer") if c in columns],
             watched={UNUSED_FACT.format(k): c for k, c in enumerate(unused)},
@@ -243,9 +254,11 @@ class ConversionPlan:
         out: dict[str, list] = {k: [] for k in (*self.produced, *ROW_FACTS, *self.watched)}
         for name in self.shadowed:
             out[f"source_{name}"] = list(batch[name])
+        if self.images.fetch:
+            self._fetch_urls(batch)
         for i, index in enumerate(indices):
             try:
-                row = self.layout.read_row(batch, i, self.source, self.image_root)
+                row = self.layout.read_row(batch, i, self.source, self.images)
             except Exception as error:  # name the row: a bad one must not be a mystery in a million
                 raise ValueError(
                     f"to_rap_format: row {index} cannot be read ({type(error).__name__}: {error}). "
@@ -262,15 +275,38 @@ class ConversionPlan:
                 out[name].append(has_value(batch[column][i]))
         return out
 
+    def _fetch_urls(self, batch: dict[str, list]) -> None:
+        """Download the batch's image URLs together (many in flight), before its rows read them one by one."""
+        collected = _URLCollector()
+        looking = dataclasses.replace(self.images, fetcher=collected)
+        for i in range(len(next(iter(batch.values()), []))):
+            with contextlib.suppress(Exception):  # a row that cannot be read fails in the real pass
+                self.layout.read_row(batch, i, self.source, looking)
+        self.images.downloader().fetch_all(collected.urls)
+
     def finish(self, converted):
         """Report, then remove the facts and unchanged source copies, make ids unique, canonical first."""
         report_conversion(converted, self.watched, self.duplicates, self.source.images, self.source.messages,
                           auto=self.auto)
+        failed = getattr(self.images.fetcher, "errors", None)  # this process's downloads (not num_proc workers')
+        if failed:
+            url, why = next(iter(failed.items()))
+            logger.warning("%d image URLs could not be downloaded (e.g. %s: %s)", len(failed), url, why)
         converted = converted.remove_columns([*ROW_FACTS, *self.watched])
         converted = _drop_unchanged_sources(converted, self.shadowed)
         converted = _deduplicate_ids(converted)
         warn_missing_answers(converted)
         return _canonical_first(converted)
+
+
+class _URLCollector:
+    """Stands in for the downloader while a batch is read once to list its image URLs."""
+
+    def __init__(self):
+        self.urls: set[str] = set()
+
+    def get(self, url: str) -> None:
+        self.urls.add(url)
 
 
 # --------------------------------------------------------------------------- finishing

@@ -15,6 +15,7 @@ from typing import Any
 
 from .answers import OPTION_LETTERS, answer_index
 from .canonical import CanonicalRow
+from .image_sources import is_remote
 from .images import is_unresolved_path, names_missing_file
 
 # Conversion warnings keep the logger name they have always had, so logging set up for it still applies.
@@ -22,8 +23,8 @@ LOGGER_NAME = "rap_hf.data.schema"
 logger = logging.getLogger(LOGGER_NAME)
 
 # The temporary per-row fact columns and their `datasets.Value` types, removed once counted.
-ROW_FACTS = {"__rap_missing": "int32", "__rap_relative": "int32", "__rap_unmatched": "bool",
-             "__rap_ambiguous": "bool"}
+ROW_FACTS = {"__rap_missing": "int32", "__rap_relative": "int32", "__rap_remote": "int32",
+             "__rap_unmatched": "bool", "__rap_ambiguous": "bool"}
 UNUSED_FACT = "__rap_unused_{}"
 """Fact column k: whether the k-th unused image-looking column holds a value on the row."""
 
@@ -35,6 +36,7 @@ def row_facts(row: CanonicalRow) -> dict[str, Any]:
     return {
         "__rap_missing": sum(names_missing_file(r) for r in refs if not is_unresolved_path(r)),
         "__rap_relative": sum(map(is_unresolved_path, refs)),
+        "__rap_remote": sum(r.get("bytes") is None and is_remote(r.get("path")) for r in refs),
         "__rap_unmatched": bool(choices) and row.answer not in OPTION_LETTERS[: len(choices)],
         "__rap_ambiguous": bool(choices) and index is not None and 0 <= index < len(choices)
         and str(index) in choices and choices.index(str(index)) != index,
@@ -109,6 +111,10 @@ def report_conversion(converted, watched: Mapping[str, str], duplicates: set[str
               "%d of %d rows name images by relative paths and no folder is known to resolve them against (the "
               "rows did not come from a data file through rap_hf.data.io.load_rows; e.g. %s); pass image_root= "
               "(rap-hf: --image-root) with the folder they are relative to")
+    warn_rows(pc.greater(table.column("__rap_remote"), 0),
+              "%d of %d rows have images at http(s) URLs that were not downloaded (e.g. %s); they fail alone when "
+              "decoded (rap_error). Convert with fetch_images=True (rap-hf: --fetch-images) to download them; "
+              "if it was given, the downloads failed: converting again retries them")
     warn_rows(table.column("__rap_unmatched"),
               "%d of %d multiple-choice rows have an answer that is no option letter, option text or option index "
               "(e.g. %s); it was kept as written")

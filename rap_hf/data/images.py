@@ -19,7 +19,18 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from .image_sources import ImageSources, is_remote
+
 ImageRef = dict[str, Any]  # {"bytes": bytes | None, "path": str | None}
+
+
+class RemoteImage(FileNotFoundError):
+    """An image that is an http(s) URL with no bytes: rap-hf downloads images only when asked."""
+
+    def __init__(self, url: str):
+        super().__init__(f"{url} is a URL, and rap-hf downloads images only when asked: convert the rows with "
+                         "to_rap_format(..., fetch_images=True) (rap-hf: --fetch-images), which fetches each once, "
+                         "with retries and a cache")
 
 
 class ImageDecodeError(ValueError):
@@ -33,23 +44,25 @@ class ImageDecodeError(ValueError):
         super().__init__(f"Image {index} of {where} could not be decoded: {reason}")
 
 
-def to_image_ref(value: Any, image_root: str | os.PathLike | None = None) -> ImageRef | None:
+def to_image_ref(value: Any, image_root: str | os.PathLike | ImageSources | None = None) -> ImageRef | None:
     """Normalise one source image value to an undecoded `{"bytes", "path"}` reference.
 
     Accepts what source datasets hold: the dicts of `Image(decode=False)`, raw bytes, a path or
-    `file://` URL (joined to `image_root` when relative), a `data:image/...;base64,` URI, or a
-    decoded `PIL.Image` (re-encoded as PNG). Returns None for a missing image (None, an empty
-    string). Nothing is read from disk here: a path that names no file stays a path, and decoding
-    it later fails that row alone (`decode_row_images`).
+    `file://` URL (resolved by `image_root`: see `rap_hf.data.image_sources.ImageSources`), an
+    http(s) URL (downloaded when `image_root` says to fetch, else kept), a `data:image/...;base64,`
+    URI, or a decoded `PIL.Image` (re-encoded as PNG). Returns None for a missing image (None, an
+    empty string). Nothing is read from disk here: a path that names no file stays a path, and
+    decoding it later fails that row alone (`decode_row_images`).
     """
     if value is None:
         return None
+    sources = ImageSources.parse(image_root)
     if isinstance(value, dict):
         data, path = value.get("bytes"), value.get("path")
         if isinstance(path, str) and not path.strip():
             path = None
         if data is None and path is not None:
-            path = _resolve(path, image_root)
+            return _located(path, sources)
         if data is None and path is None:
             return None
         return {"bytes": data, "path": path}
@@ -61,7 +74,7 @@ def to_image_ref(value: Any, image_root: str | os.PathLike | None = None) -> Ima
             return None
         if text.startswith("data:image/") and ";base64," in text:
             return {"bytes": base64.b64decode(text.split(";base64,", 1)[1]), "path": None}
-        return {"bytes": None, "path": _resolve(text, image_root)}
+        return _located(text, sources)
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - pillow is a dependency
@@ -73,7 +86,7 @@ def to_image_ref(value: Any, image_root: str | os.PathLike | None = None) -> Ima
     raise TypeError(f"Cannot read an image from a value of type {type(value).__name__}")
 
 
-def to_image_refs(value: Any, image_root: str | os.PathLike | None = None) -> list[ImageRef]:
+def to_image_refs(value: Any, image_root: str | os.PathLike | ImageSources | None = None) -> list[ImageRef]:
     """Every image of one source cell, in order: one image, a list of them, or a list written as
     text (`'["a.png", "b.png"]'`, as CSV files hold lists). Missing entries (None, "") are skipped."""
     if isinstance(value, str):
@@ -154,17 +167,13 @@ def _is_url(path: str) -> bool:
     return "://" in path and not path.startswith("file://")
 
 
-def _resolve(path: str, image_root: str | os.PathLike | None) -> str:
-    """A relative local path joined to `image_root` (made absolute), or, without a root, made absolute
-    when it names a file from here: the rows then decode the same in any working folder (Ray's workers
-    run in their own). A relative path that names no file stays as written (it fails its row alone)."""
-    if path.startswith("file://"):
-        path = path[len("file://") :]
-    if _is_url(path) or os.path.isabs(path):
-        return path
-    if image_root is not None:
-        return os.path.join(os.path.abspath(os.fspath(image_root)), path)
-    return os.path.abspath(path) if os.path.exists(path) else path
+def _located(path: str, sources: ImageSources) -> ImageRef:
+    """The reference of a path or URL: resolved (absolute, so rows decode the same in any working
+    folder: Ray's workers run in their own), and a URL's bytes fetched when asked for."""
+    path = sources.resolve(path)
+    if is_remote(path) and sources.fetch:
+        return {"bytes": sources.downloader().get(path), "path": path}
+    return {"bytes": None, "path": path}
 
 
 def read_image_bytes(ref: ImageRef) -> bytes:
@@ -174,8 +183,13 @@ def read_image_bytes(ref: ImageRef) -> bytes:
     path = _local(ref.get("path"))
     if not path:
         raise ValueError("image reference has neither bytes nor a path")
+    if is_remote(path):
+        raise RemoteImage(path)
     if not os.path.isfile(path):
         # The conversion keeps a path whatever it names; a missing file fails its row here.
+        if not os.path.isabs(path):
+            raise FileNotFoundError(f"image file not found: {path} (a relative path, and no folder holds it: convert "
+                                    "with image_root= the folder it is relative to; rap-hf: --image-root)")
         raise FileNotFoundError(f"image file not found: {path}")
     with open(path, "rb") as f:
         return f.read()

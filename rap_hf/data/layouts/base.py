@@ -34,6 +34,7 @@ from ..column_detection import (
     first_present,
     numbered_image_columns,
 )
+from ..image_sources import ImageSources
 from ..images import ImageRef, keep_missing_file, to_image_refs
 from ..placeholders import strip_image_placeholders
 
@@ -43,6 +44,8 @@ class SourceColumns:
     """Which source column feeds each canonical one, resolved for one dataset (None: none does)."""
 
     question: str | None
+    question_fallbacks: tuple[str, ...]
+    """Columns read, in order, on rows whose question is empty (MathVerse's Vision Only rows)."""
     messages: str | None
     """Column of chat messages the question (and its images) come from, instead of `question`."""
     answer: str | None
@@ -55,11 +58,14 @@ class SourceColumns:
     numbers: Mapping[str, int] = field(default_factory=dict)
     """`image_k` column -> k: `<image k>` names that column (rows skip empty ones, so k maps to a
     position per row)."""
+    default_question: str | None = None
+    """The question of rows with no question text in any column (the layout's `default_question`)."""
 
     @property
     def used(self) -> set[str]:
         """The source columns a conversion reads (a dotted id by its struct column)."""
-        used = {*self.images, self.messages, self.question, self.answer, self.choices, self.context}
+        used = {*self.images, *self.question_fallbacks, self.messages, self.question, self.answer, self.choices,
+                self.context}
         if self.id:
             used.add(self.id.split(".", 1)[0])
         return used - {None}
@@ -74,6 +80,9 @@ class Layout:
     required: tuple[str, ...]
     """Columns the layout is recognised by (with an answer column): all must be present."""
     question: str | None = None
+    question_fallbacks: tuple[str, ...] = ()
+    """Columns whose text is the question on rows where the question column is empty (MathVerse's
+    Vision Only rows put the question in the picture, and the instruction in `query_cot`)."""
     answer: tuple[str, ...] = ("answer",)
     images: tuple[str, ...] | None = None
     """Image columns to look for; None: any layout's (numbered `image_k` columns, then `IMAGE_COLUMNS`)."""
@@ -86,6 +95,12 @@ class Layout:
     """Column prefixed to the question as `Context: ...` when not empty (ScienceQA's `hint`)."""
     hints: bool = True
     """Append MathVista's `unit` and `precision` to the question when those columns exist."""
+    default_question: str | None = None
+    """The question of rows that have none in their columns: MMMU-Pro's vision config puts the whole
+    question, options included, in the picture, so the text asks to answer it."""
+    render_choices: bool = True
+    """Write the options into the question as `(A) ...` lines; False where the picture shows them (the
+    options are still kept as `choices`, to grade an answer that names an option's value)."""
 
     def missing(self, columns: Sequence[str]) -> list[str]:
         """The required columns that `columns` lacks."""
@@ -109,6 +124,7 @@ class Layout:
                 images = [found] if found else []
         return SourceColumns(
             question=question or self.question,
+            question_fallbacks=() if question else tuple(c for c in self.question_fallbacks if c in columns),
             messages=self.messages if question is None else None,
             answer=answer or first_present(self.answer, columns),
             choices=choices or first_present(self.choices, columns),
@@ -118,10 +134,11 @@ class Layout:
             precision="precision" if self.hints and "precision" in columns else None,
             images=tuple(images),
             numbers={c: int(m.group(1)) for c in images if (m := NUMBERED_IMAGE_COLUMN.match(c))},
+            default_question=None if question else self.default_question,
         )
 
     def read_row(self, batch: Mapping[str, list], i: int, source: SourceColumns,
-                 image_root: str | os.PathLike | None) -> CanonicalRow:
+                 image_root: ImageSources | str | os.PathLike | None) -> CanonicalRow:
         """Row `i` of a batch of source rows as a canonical row.
 
         The question comes from its column or the last user turn of the messages, without the paper's
@@ -138,7 +155,7 @@ class Layout:
         raw_choices = parse_choices(batch[source.choices][i]) if source.choices else None
         choices = [strip_image_placeholders(c, count=len(refs), positions=positions, option=True)
                    for c in raw_choices] if raw_choices else None
-        question = render_question(text, choices)
+        question = render_question(text, choices if self.render_choices else None)
         raw_answer = field_value(batch, source.answer, i)
         answer = canonical_answer(raw_answer, choices)
         source_id = field_value(batch, source.id, i) if source.id else None
@@ -148,14 +165,17 @@ class Layout:
 
 
 def _question_and_images(batch: Mapping[str, list], i: int, source: SourceColumns,
-                         image_root: str | os.PathLike | None) -> tuple[str, list[ImageRef], dict[int, int]]:
+                         image_root: ImageSources | str | os.PathLike | None
+                         ) -> tuple[str, list[ImageRef], dict[int, int]]:
     """(question text as written, image references, `<image k>` -> position in the row) of row i."""
     refs: list[ImageRef] = []
     if source.messages is not None:
         text, message_images = _messages_question(batch[source.messages][i])
         refs = to_image_refs(message_images, image_root)
     else:
-        text = batch[source.question][i] or ""
+        text = (batch[source.question][i] if source.question else None) or ""
+        fallbacks = [batch[column][i] for column in source.question_fallbacks] + [source.default_question]
+        text = text if str(text).strip() else next((f for f in fallbacks if f and str(f).strip()), text)
     text = _without_format_prompt(str(text))
     positions: dict[int, int] = {}
     column_refs: list[ImageRef] = []

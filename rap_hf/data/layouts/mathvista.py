@@ -1,5 +1,5 @@
 """`question` + `answer` with any image and option columns: MathVista (`decoded_image`, `choices`,
-`unit`, `precision`), MMMU (`options`, `image_1` ..), MathVerse, ViRL39K (`image` list of paths), a
+`unit`, `precision`), MMMU (`options`, `image_1` ..), ViRL39K (`image` list of paths), a
 CSV of `image_path`s. Tried last: most layouts have these two columns."""
 
 from .base import Layout

@@ -3,7 +3,7 @@ registered since.
 
 Everything that lists layouts reads it when it runs: auto-detection, `to_rap_format(preset=...)`,
 `ColumnMapping`'s check, and the `--preset` choices and help of every command (read when its parser
-is built). tests/test_layout_registry.py checks that the README lists the published layouts in this
+is built). tests/test_layout_registry.py checks that docs/your-data.md lists the published layouts in this
 order.
 """
 
@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import easyr1, mathvista, mm_eureka, rap, scienceqa, trl, verl
+from . import easyr1, mathverse, mathvista, mm_eureka, mmmu_pro_vision, rap, scienceqa, trl, verl
 from .base import Layout
 
 AUTO = "auto"
 """The preset that detects the layout from the columns (the first layout that recognises them)."""
 
 # The published layouts, in the order auto-detection tries them: the first that recognises a
-# dataset's columns wins, so the catch-all `question` + `answer` layout comes last. A new published
+# dataset's columns wins, so the catch-all `question` + `answer` layout comes after the specific ones. A new published
 # layout is its module in this package and one line here.
 PUBLISHED_LAYOUTS: tuple[Layout, ...] = (
     rap.LAYOUT,
@@ -27,7 +27,9 @@ PUBLISHED_LAYOUTS: tuple[Layout, ...] = (
     easyr1.LAYOUT,
     verl.LAYOUT,
     scienceqa.LAYOUT,
+    mathverse.LAYOUT,
     mathvista.LAYOUT,
+    mmmu_pro_vision.LAYOUT,  # no question column: after every layout that reads one
 )
 
 LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in PUBLISHED_LAYOUTS}
