@@ -22,6 +22,10 @@ _WORDS = re.compile(r"^[a-z]+(?:['-][a-z]+)*(?: [a-z]+(?:['-][a-z]+)*)*$")  # "x
 _PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}(?![A-Za-z])")
 _ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}(?:\{[^{}]*\})?")  # \begin{array}{cc}: no words
 _SPELLINGS = {"grey": "gray", "colour": "color", "centre": "center"}
+# An inequality's relation and, before it, the one variable it is about ("x > -2", "a_1 \\leq 3").
+_RELATION = r"(?:>|<|\\(?:geq?|leq?|gt|lt|neq?)(?:slant)?(?![A-Za-z]))"
+_SUBJECTLESS = re.compile(rf"^{_RELATION}")
+_SUBJECT = re.compile(rf"^([A-Za-z](?:_\{{?\w+\}}?)?)\s*(?={_RELATION})")
 
 
 class Answer(NamedTuple):
@@ -64,6 +68,9 @@ def same(a: Answer, b: Answer) -> bool:
     """Whether answer `a` is answer `b` (what it is checked against): as text, as numbers, or through math-verify."""
     if a.key == b.key or a.compact == b.compact:
         return True
+    with_subject = _with_one_subject(a, b)
+    if with_subject is not None:
+        return same(*with_subject)
     if a.name and b.name and a.name != b.name:
         return False  # "y = 3" does not answer "x = 3"
     if a.quantity is not None and b.quantity is not None:
@@ -75,3 +82,14 @@ def same(a: Answer, b: Answer) -> bool:
     if a.core.replace(" ", "") == b.core.replace(" ", ""):
         return True
     return math_equal(a.core, b.core)
+
+
+def _with_one_subject(a: Answer, b: Answer) -> tuple[Answer, Answer] | None:
+    """`a` and `b` about the same variable, when one is an inequality that leaves it out: K12 golds
+    write "x > -2" as ">-2", so ">-2" reads as "x>-2" beside "x>-2" (None when neither is such a pair)."""
+    for bare, full, flip in ((b, a, False), (a, b, True)):
+        subject = _SUBJECT.match(full.clean)
+        if subject and _SUBJECTLESS.match(bare.clean):
+            completed = read_answer(subject.group(1) + bare.clean)
+            return (completed, b) if flip else (a, completed)
+    return None

@@ -17,7 +17,7 @@ _DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 _WHOLE_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _TEXT_MACROS = re.compile(
     r"\\(?:text|textbf|textit|textrm|textnormal|textup|mathrm|mathbf|mathit|mathsf|mathnormal|mbox"
-    r"|operatorname|boldsymbol)\s*\{([^{}]*)\}")
+    r"|operatorname|boldsymbol|number|num)\s*\{([^{}]*)\}")  # \number{24}, siunitx's \num{24}: the number
 _BARE_TEXT_MACROS = re.compile(r"\\(?:mathrm|mathbf|mathit|text|textbf)\s*(\\[A-Za-z]+|[A-Za-z0-9])")
 _RM_GROUP = re.compile(r"\{\\(?:rm|bf|it)\s+([^{}]*)\}")
 _DEGREES = re.compile(r"(?:\{\s*\})?\s*\^\s*(?:\{\s*\\circ\s*\}|\\circ)|\\degree(?![A-Za-z])|\s*°")
