@@ -14,10 +14,10 @@ their spread to `benchmarks/results/quickstart_spread.json`:
   instead of the one shipped with the package.
 - `gpu`: `--device cuda`, when torch sees a GPU.
 
-The float conditions (threads, GPU) run the shipped scorer, so the README's figures should hold on them
-within `TOLERANCE`; the run checks that and says which figure, if any, moved further. The other scorer
-seed is reported beside them: its figures are another scorer's, held to the scorer-skill and AUROC goals
-only. Each run takes 4 to 9 minutes on 2 CPU cores; run it alone (no other torch process).
+The float conditions (threads, GPU) run the shipped scorer, so the figures README.md and
+docs/quickstart.md quote should hold on them within `TOLERANCE`; the run checks that and says which
+figure, if any, moved further. The other scorer seed is reported beside them: its figures are another
+scorer's, held to the scorer-skill and AUROC goals only. Each run takes 4 to 9 minutes on 2 CPU cores; run it alone (no other torch process).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ CONDITIONS = {
     "gpu": {"env": {}, "args": ["--device", "cuda"]},
 }
 FLOAT_CONDITIONS = ("two_threads", "one_thread", "gpu")
-# How far a fresh default run may land from another on the shipped scorer (the README states these).
+# How far a fresh default run may land from another on the shipped scorer (README.md and docs/quickstart.md
+# state these).
 # Skills and detection come from rollouts of fixed weights: float noise flips a sampled token now and
 # then. Selection and training compound such flips (GRPO samples from the model it updates), so the
 # held-out accuracies of the trained arms move more than the base model's.
@@ -57,7 +58,7 @@ GOALS = {"sees": 0.9, "guesses": 0.35, "cde_auroc": 0.95, "logit_cde_auroc": 0.9
 
 
 def key_figures(report: dict) -> dict:
-    """The figures the README quotes, from one report.json."""
+    """The figures README.md and docs/quickstart.md quote, from one report.json."""
     skills = report["scorer"]["skills"]
     acc, det, training = report["heldout_accuracy"], report["detection"], report["training"]
     return {

@@ -17,7 +17,7 @@ decides which visual skill it learns. Here the vision tower first learns colour 
 with two linear heads (150 steps), at 56 pixels, where each of the 2 x 2 image tokens covers one cell
 of the world's grid; then, with the tower fixed, the language model learns in 700 steps to answer from
 it. Measured on held-out rows: 98 to 100 % on colour and count with the picture, about chance without,
-with 1 or 2 threads and two seeds of the initial weights (see the README, "The embedded scorer").
+with 1 or 2 threads and two seeds of the initial weights (see docs/scoring.md, "The embedded scorer").
 """
 
 from __future__ import annotations

@@ -58,7 +58,8 @@ class ServerSettings:
     server_extra_body: dict | str | None = field(
         default=None,
         metadata={"help": "With --backend server: fields added to every request, as a mapping (JSON on the command "
-                          "line), e.g. vLLM's '{\"top_k\": -1, \"repetition_penalty\": 1.0}' (see the README)."},
+                          "line), e.g. vLLM's '{\"top_k\": -1, \"repetition_penalty\": 1.0}' (see "
+                          "docs/scoring-at-scale.md)."},
     )
     server_api_key: str | None = field(
         default=None, repr=False,

@@ -1,7 +1,7 @@
 """Sharded scoring under the faults a long GPU job meets, each one injected: more ranks than rows, a
 rank or worker killed mid-run, damaged shards, two runs on one output, a merge that was killed, and a
 Ray worker killed mid-task. After each, the same command ends with the output a clean run gives
-(tests/test_distributed.py holds the clean runs), and every exit status means what the README says."""
+(tests/test_distributed.py holds the clean runs), and every exit status means what docs/scoring-at-scale.md says."""
 
 import os
 import shutil

@@ -8,8 +8,8 @@ lists plus new files git does not ignore (what the next commit holds), binary fi
   in the repository. URLs are exempt, and so are the few names in `NOT_CITATIONS`, which name files
   the code writes or an example's own file, not documents.
 - No file names a folder of one particular machine: a user's or CI worker's home or work folder,
-  or a Windows drive path. `/tmp/...` is allowed: the README's examples write there, and
-  `tests/test_readme.py` redirects it to pytest's temporary folder.
+  or a Windows drive path. `/tmp/...` is allowed: the examples of README.md and docs/ write there,
+  and `tests/test_docs.py` redirects it to pytest's temporary folder.
 - No module of `rap_hf/`, `benchmarks/`, `spaces_demo/` or `docs/` uses another module's private
   names: `from rap_hf.x import _name` (relative or absolute), or `module._name` /
   `getattr(module, "_name")` on an imported rap_hf module; the same for the `benchmarks` package.

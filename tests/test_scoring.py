@@ -306,21 +306,23 @@ def test_rescoring_drops_columns_the_new_run_does_not_write(tiny_vlm_paths, rows
     assert "rap_logit_cde" in second.column_names
 
 
-def _readme_block(marker: str) -> str:
+def _manual_block(marker: str) -> str:
+    """The Python block of the manual's scoring page (docs/scoring.md) that contains `marker`."""
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL) if marker in b]
+    page = (Path(__file__).resolve().parents[1] / "docs" / "scoring.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", page, flags=re.DOTALL) if marker in b]
     return block
 
 
-def test_readme_custom_step_adds_its_column_and_leaves_rap_scores_alone(tmp_path, monkeypatch):
-    """The README's own scoring step, run as written: its column is p (1 - p) of each row's image
-    accuracy, every RAP column equals RAPScorer's, and the step list enters the fingerprint."""
+def test_manual_custom_step_adds_its_column_and_leaves_rap_scores_alone(tmp_path, monkeypatch):
+    """The manual's own scoring step (docs/scoring.md), run as written: its column is p (1 - p) of
+    each row's image accuracy, every RAP column equals RAPScorer's, and the step list enters the
+    fingerprint."""
     monkeypatch.chdir(tmp_path)
-    namespace = {"__name__": "__readme__"}
-    exec(compile(_readme_block("class Learnability").replace("/tmp/", f"{tmp_path}/"), "README step", "exec"),
+    namespace = {"__name__": "__docs__"}
+    exec(compile(_manual_block("class Learnability").replace("/tmp/", f"{tmp_path}/"), "docs/scoring.md step", "exec"),
          namespace)
     scored, rows, config = namespace["scored"], namespace["rows"], namespace["config"]
     assert "rap_learnability" in scored.column_names and len(scored) == len(rows)

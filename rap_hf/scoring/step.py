@@ -6,7 +6,7 @@ pass left on the rows (`reads`), and returns one value per row for each of its c
 mark a row failed by setting `row.error`; the scorer then blanks every score of that row, so a row
 never carries partial scores, and writes the reason to `rap_error`.
 
-Writing your own step (see the README, "Your own scoring step"):
+Writing your own step (see docs/scoring.md, "Your own scoring step"):
 
     class FormatRate(ScoringStep):
         name = "format_rate"

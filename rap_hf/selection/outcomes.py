@@ -54,7 +54,7 @@ def read_outcomes(scored) -> Outcomes:
     if missing:
         raise ValueError(
             f"select needs scored rows; missing columns {', '.join(missing)}. Score the rows first: `rap-hf score "
-            "--model MODEL --dataset ROWS --output SCORED` (or rap_hf.RAPScorer; the README's scoring section)."
+            "--model MODEL --dataset ROWS --output SCORED` (or rap_hf.RAPScorer; docs/scoring.md)."
         )
     columns = needed + [c for c in ("rap_error", "rap_ace") if c in scored.column_names]
     table = scored.select_columns(columns).with_format("arrow")[:]

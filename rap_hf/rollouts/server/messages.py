@@ -4,7 +4,7 @@ The messages are the prompt's own conversation (`rap_hf.prompts.build_conversati
 the format instruction, one image block per image, none in the text-only condition), with each image
 block carrying its picture as a PNG data URL. Pictures outside the configured pixel bounds are first
 resized into them, keeping their aspect ratio, so the server's processor starts from what the local
-one would; a server started with the same bounds (see the README) then sees what training sees.
+one would; a server started with the same bounds (see docs/scoring-at-scale.md) then sees what training sees.
 
 Servers that parse reasoning (vLLM with a reasoning parser, `transformers serve` for Qwen models)
 return the text between `<think>` and `</think>` apart, as `reasoning_content` (or `reasoning`), and
