@@ -22,10 +22,12 @@ _WORDS = re.compile(r"^[a-z]+(?:['-][a-z]+)*(?: [a-z]+(?:['-][a-z]+)*)*$")  # "x
 _PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}(?![A-Za-z])")
 _ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}(?:\{[^{}]*\})?")  # \begin{array}{cc}: no words
 _SPELLINGS = {"grey": "gray", "colour": "color", "centre": "center"}
-# An inequality's relation and, before it, the one variable it is about ("x > -2", "a_1 \\leq 3").
+# An inequality's relation and the one variable it is about, before or after it ("x > -2", "-2 < a_1").
 _RELATION = r"(?:>|<|\\(?:geq?|leq?|gt|lt|neq?)(?:slant)?(?![A-Za-z]))"
 _SUBJECTLESS = re.compile(rf"^{_RELATION}")
-_SUBJECT = re.compile(rf"^([A-Za-z](?:_\{{?\w+\}}?)?)\s*(?={_RELATION})")
+_VARIABLE = r"[A-Za-z](?:_\{?\w+\}?)?"
+_SUBJECT = re.compile(rf"^({_VARIABLE})\s*{_RELATION}")  # "x > -2"
+_TRAILING_SUBJECT = re.compile(rf"{_RELATION}\s*({_VARIABLE})$")  # "-2 < x"
 
 
 class Answer(NamedTuple):
@@ -88,7 +90,7 @@ def _with_one_subject(a: Answer, b: Answer) -> tuple[Answer, Answer] | None:
     """`a` and `b` about the same variable, when one is an inequality that leaves it out: K12 golds
     write "x > -2" as ">-2", so ">-2" reads as "x>-2" beside "x>-2" (None when neither is such a pair)."""
     for bare, full, flip in ((b, a, False), (a, b, True)):
-        subject = _SUBJECT.match(full.clean)
+        subject = _SUBJECT.match(full.clean) or _TRAILING_SUBJECT.search(full.clean)
         if subject and _SUBJECTLESS.match(bare.clean):
             completed = read_answer(subject.group(1) + bare.clean)
             return (completed, b) if flip else (a, completed)
