@@ -255,7 +255,7 @@ class ConversionPlan:
         for name in self.shadowed:
             out[f"source_{name}"] = list(batch[name])
         if self.images.fetch:
-            self._fetch_urls(batch)
+            self._fetch_urls(batch, len(indices))
         for i, index in enumerate(indices):
             try:
                 row = self.layout.read_row(batch, i, self.source, self.images)
@@ -275,11 +275,11 @@ class ConversionPlan:
                 out[name].append(has_value(batch[column][i]))
         return out
 
-    def _fetch_urls(self, batch: dict[str, list]) -> None:
+    def _fetch_urls(self, batch: dict[str, list], size: int) -> None:
         """Download the batch's image URLs together (many in flight), before its rows read them one by one."""
         collected = _URLCollector()
         looking = dataclasses.replace(self.images, fetcher=collected)
-        for i in range(len(next(iter(batch.values()), []))):
+        for i in range(size):
             with contextlib.suppress(Exception):  # a row that cannot be read fails in the real pass
                 self.layout.read_row(batch, i, self.source, looking)
         self.images.downloader().fetch_all(collected.urls)

@@ -16,6 +16,7 @@ Published rows name pictures in several ways that do not work as written on the 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ class ImageSources:
         """`ImageSources` from what `image_root` takes: None, a folder, `"OLD=NEW"`, a mapping
         {old: new}, a list of folders and rules (one folder at most), or an `ImageSources`."""
         if isinstance(value, ImageSources):
-            return value if not fetch or value.fetch else cls(value.folder, value.moves, True, value.fetcher)
+            return dataclasses.replace(value, fetch=True) if fetch and not value.fetch else value
         folder, moves = None, []
         items: Sequence[Any]
         if value is None:
